@@ -1,0 +1,1 @@
+"""linkcast.streams: the Kafka contract (topics, record schemas, settings) and the Faust worker."""

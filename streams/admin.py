@@ -1,0 +1,130 @@
+"""Talking to the cluster as an administrator: is it up, and are our topics there."""
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streams.exceptions import BrokerUnavailableError, TopicMismatchError
+from streams.topics import TopicSpec
+
+log = logging.getLogger(__name__)
+
+_TOPIC_ALREADY_EXISTS = 36
+
+
+async def wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]:
+    """Return the cluster metadata once the cluster answers a metadata request.
+
+    Raises BrokerUnavailableError when ``timeout_s`` passes without an answer.
+    """
+    deadline = time.monotonic() + timeout_s
+    last_error = ""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerUnavailableError(bootstrap, timeout_s, last_error)
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap,
+            request_timeout_ms=max(1000, int(min(remaining, 5.0) * 1000)),
+        )
+        try:
+            await asyncio.wait_for(admin.start(), timeout=max(0.5, min(remaining, 5.0)))
+            cluster: dict[str, object] = await admin.describe_cluster()
+            return cluster
+        except Exception as exc:  # any failure means "not yet"; the deadline decides
+            last_error = f"{type(exc).__name__}: {exc}".strip(": ")
+        finally:
+            await admin.close()
+        await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+async def ensure_topics(
+    bootstrap: str, specs: Sequence[TopicSpec], timeout_s: float = 30.0
+) -> list[str]:
+    """Create the topics of ``specs`` that do not exist yet; return the names created.
+
+    An existing topic with a different partition count raises TopicMismatchError:
+    keyed topics must agree on partitions, and silently using another layout
+    would move links between partitions.
+    """
+    await wait_for_broker(bootstrap, timeout_s)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        response = await admin.create_topics(
+            [
+                NewTopic(s.name, s.partitions, s.replication, topic_configs=dict(s.config))
+                for s in specs
+            ]
+        )
+        created, existing = [], []
+        for name, code, message in _topic_errors(response):
+            if code == 0:
+                created.append(name)
+            elif code == _TOPIC_ALREADY_EXISTS:
+                existing.append(name)
+            else:
+                raise TopicMismatchError(f"could not create topic {name}: error {code} {message}")
+        if created:
+            log.info("created topics: %s", ", ".join(created))
+        wanted = {s.name: s.partitions for s in specs if s.name in existing}
+        for name, have in (await _partition_counts(admin, list(wanted), timeout_s)).items():
+            if have != wanted[name]:
+                raise TopicMismatchError(
+                    f"topic {name} has {have} partitions but the settings ask for "
+                    f"{wanted[name]}; delete the topic or set LINKCAST_PARTITIONS={have}"
+                )
+        return created
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], timeout_s: float
+) -> dict[str, int]:
+    """Partition counts of existing topics, waiting out metadata that is still settling."""
+    deadline = time.monotonic() + timeout_s
+    counts: dict[str, int] = {}
+    while names:
+        for t in await admin.describe_topics(names):
+            if t["error_code"] == 0 and t["partitions"]:
+                counts[t["topic"]] = len(t["partitions"])
+        names = [n for n in names if n not in counts]
+        if names and time.monotonic() > deadline:
+            raise TopicMismatchError(f"no metadata for topics {names} after {timeout_s:g} s")
+        if names:
+            await asyncio.sleep(0.2)
+    return counts
+
+
+def _topic_errors(response: object) -> list[tuple[str, int, str]]:
+    """(topic, error code, message) for each topic of a CreateTopics response."""
+    rows = getattr(response, "topic_errors", None) or getattr(response, "topics", [])
+    out = []
+    for row in rows:
+        name, code = row[0], row[1]
+        message = row[2] if len(row) > 2 and isinstance(row[2], str) else ""
+        out.append((name, int(code), message or ""))
+    return out
+
+
+async def partitions_of(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
+    """The partition count of ``topic``; raises TopicMismatchError if it does not exist."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    if described["error_code"] != 0 or not described["partitions"]:
+        raise TopicMismatchError(
+            f"topic {topic} does not exist; create the topics with 'linkcast topics create'"
+        )
+    return len(described["partitions"])

@@ -1,0 +1,77 @@
+"""The local cluster's layout and its refusals, without starting a JVM."""
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from deploy.exceptions import LauncherError
+from deploy.localkafka import LocalCluster, check_java, kafka_version
+
+
+def props(text: str) -> dict[str, str]:
+    return dict(
+        line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+
+
+def test_one_node_listens_on_9092_and_replicates_once(tmp_path: Path):
+    cluster = LocalCluster(tmp_path)
+    (node,) = cluster.nodes
+    conf = props(cluster.server_properties(node))
+    assert cluster.bootstrap == "127.0.0.1:9092"
+    assert conf["listeners"] == "PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9192"
+    assert conf["controller.quorum.voters"] == "0@127.0.0.1:9192"
+    assert conf["offsets.topic.replication.factor"] == "1"
+    assert conf["auto.create.topics.enable"] == "false"
+
+
+def test_three_nodes_get_distinct_ports_one_quorum_and_replication_three(tmp_path: Path):
+    cluster = LocalCluster(tmp_path, brokers=3)
+    assert cluster.bootstrap == "127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094"
+    confs = [props(cluster.server_properties(n)) for n in cluster.nodes]
+    assert len({c["node.id"] for c in confs}) == 3
+    assert len({c["log.dirs"] for c in confs}) == 3
+    assert {c["controller.quorum.voters"] for c in confs} == {
+        "0@127.0.0.1:9192,1@127.0.0.1:9193,2@127.0.0.1:9194"
+    }
+    assert confs[0]["min.insync.replicas"] == "2"
+    assert confs[0]["default.replication.factor"] == "3"
+
+
+def test_clusters_with_other_names_keep_their_own_state_but_share_the_jars(tmp_path: Path):
+    dev, test = LocalCluster(tmp_path), LocalCluster(tmp_path, name="test", base_port=19092)
+    assert dev.nodes[0].dir != test.nodes[0].dir
+    assert dev.lib_dir == test.lib_dir
+    assert dev.lib_dir.name == f"lib-{kafka_version()}"
+
+
+def test_a_taken_port_is_refused_with_a_clear_message(tmp_path: Path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        cluster = LocalCluster(tmp_path, base_port=port)
+        with pytest.raises(LauncherError, match=f"port 127.0.0.1:{port} is taken"):
+            cluster.start(timeout_s=5)
+
+
+def test_missing_java_is_named(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LauncherError, match="Java 17 or newer"):
+        check_java()
+
+
+def test_missing_maven_is_named_when_the_jars_are_not_cached(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(LauncherError, match="Maven"):
+        LocalCluster(tmp_path).resolve_jars()
+
+
+def test_stop_leaves_alone_a_process_that_is_not_its_broker(tmp_path: Path):
+    cluster = LocalCluster(tmp_path)
+    node = cluster.nodes[0]
+    node.dir.mkdir(parents=True)
+    node.pid_path.write_text("1\n")  # pid 1 is not a JVM this launcher started
+    assert cluster.pid_of(node) is None
+    assert cluster.stop() == []
