@@ -1,0 +1,223 @@
+"""The records on linkcast's topics (schema v1): the Kafka contract.
+
+Every topic carries one JSON object per message, keyed by the link id. The
+JSON Schema files that outside producers validate against are generated from
+these classes (``linkcast schema --out DIR``).
+
+Times: ``*_s`` fields are epoch seconds. Event-time fields come from the
+records themselves; the processing-time fields are named as such
+(``emitted_at_s``, ``latency_s``) and are the only ones that differ between two
+replays of the same data.
+"""
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, model_validator
+
+LINK_PATTERN = r"^[^\s\x00-\x1f\x7f]{1,200}$"
+MAX_TS_S = 4_102_444_800.0  # 2100-01-01T00:00:00Z: later timestamps are clock faults
+MAX_BYTES = 2**48  # 256 TiB in one flow record is already far beyond any real link
+MAX_PACKETS = 2**40
+
+LinkId = Annotated[str, Field(pattern=LINK_PATTERN, description="link id, also the Kafka key")]
+
+
+class TrafficClass(StrEnum):
+    """linkcast's traffic classes."""
+
+    WEB = "web"
+    STREAMING = "streaming"
+    BULK = "bulk"
+    INTERACTIVE = "interactive"
+    DNS = "dns"
+    ATTACK = "attack"
+    OTHER = "other"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlowRecord(_Record):
+    """One flow (or one packet, when ``packets == 1``) seen on a link.
+
+    ``ts`` is the event time: the end of the flow or of this slice of it.
+    ``bytes`` counts IP total lengths, ``packets`` IP packets.
+    """
+
+    link: LinkId
+    ts: float = Field(ge=0, lt=MAX_TS_S, allow_inf_nan=False, description="event time, epoch s")
+    bytes: int = Field(ge=0, le=MAX_BYTES)
+    packets: int = Field(ge=1, le=MAX_PACKETS)
+    start: float | None = Field(None, ge=0, lt=MAX_TS_S, allow_inf_nan=False)
+    src: IPvAnyAddress | None = None
+    dst: IPvAnyAddress | None = None
+    sport: int | None = Field(None, ge=0, le=65535)
+    dport: int | None = Field(None, ge=0, le=65535)
+    proto: int | None = Field(None, ge=0, le=255, description="IP protocol number")
+    tcp_flags: int | None = Field(None, ge=0, le=255, description="OR of the TCP flags seen")
+    fwd_bytes: int | None = Field(None, ge=0, le=MAX_BYTES)
+    bwd_bytes: int | None = Field(None, ge=0, le=MAX_BYTES)
+    fwd_packets: int | None = Field(None, ge=0, le=MAX_PACKETS)
+    bwd_packets: int | None = Field(None, ge=0, le=MAX_PACKETS)
+    pkt_len_min: float | None = Field(None, ge=0, le=65535, allow_inf_nan=False)
+    pkt_len_mean: float | None = Field(None, ge=0, le=65535, allow_inf_nan=False)
+    pkt_len_max: float | None = Field(None, ge=0, le=65535, allow_inf_nan=False)
+    pkt_len_std: float | None = Field(None, ge=0, le=65535, allow_inf_nan=False)
+    iat_min_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    iat_mean_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    iat_max_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    iat_std_s: float | None = Field(None, ge=0, allow_inf_nan=False)
+    label: TrafficClass | None = Field(None, description="ground truth, where a dataset has it")
+
+    @model_validator(mode="after")
+    def _start_not_after_end(self) -> "FlowRecord":
+        if self.start is not None and self.start > self.ts:
+            raise ValueError(f"start ({self.start}) is after ts ({self.ts})")
+        return self
+
+
+class WindowRecord(_Record):
+    """A closed bin of one link and the sliding window that ends with it.
+
+    The bin is ``[bin_start_s, bin_end_s)``; the window is the last
+    ``window_bins`` bins up to and including this one (fewer while the link is
+    new), ``[window_start_s, bin_end_s)``. Rates are averages over those spans.
+    """
+
+    v: Literal[1] = 1
+    link: LinkId
+    bin_start_s: float
+    bin_end_s: float
+    bytes: int = Field(ge=0)
+    packets: int = Field(ge=0)
+    flows: int = Field(ge=0)
+    bps: float = Field(ge=0, description="bits per second over the bin")
+    window_start_s: float
+    window_bins: int = Field(ge=1)
+    window_bytes: int = Field(ge=0)
+    window_packets: int = Field(ge=0)
+    window_flows: int = Field(ge=0)
+    window_bps: float = Field(ge=0, description="bits per second over the window")
+    emitted_at_s: float = Field(description="processing time the bin closed")
+    latency_s: float | None = Field(
+        None,
+        description="processing time from the bin's last record to its close (None: empty bin)",
+    )
+
+
+class LinkState(_Record):
+    """The latest state of one link, on the compacted link-state topic."""
+
+    v: Literal[1] = 1
+    link: LinkId
+    event_time_s: float = Field(description="largest event time seen on the link")
+    watermark_s: float = Field(description="bins ending at or before this are closed")
+    bins_closed: int = Field(ge=0)
+    total_bytes: int = Field(ge=0, description="bytes in all closed bins")
+    total_packets: int = Field(ge=0)
+    total_flows: int = Field(ge=0)
+    late_records: int = Field(ge=0, description="records rejected as later than the lateness")
+    last_window: WindowRecord | None = None
+    updated_at_s: float = Field(description="processing time of this update")
+
+
+class RejectReason(StrEnum):
+    """Why a record went to the dead-letter topic."""
+
+    TOO_LARGE = "too_large"
+    ENCODING = "encoding"
+    JSON = "json"
+    SCHEMA = "schema"
+    KEY = "key"
+    LATE = "late"
+
+
+class DeadLetter(_Record):
+    """A rejected input record, with enough to find, understand and replay it."""
+
+    v: Literal[1] = 1
+    reason: RejectReason
+    detail: str = Field(description="what was wrong, for a person")
+    topic: str
+    partition: int = Field(ge=0)
+    offset: int = Field(ge=0)
+    timestamp_ms: int | None = Field(None, description="the source message's Kafka timestamp")
+    key_b64: str | None = Field(None, description="the source message's key, base64")
+    raw_b64: str = Field(description="the source message's value, base64")
+    rejected_at_s: float
+
+
+class Classification(_Record):
+    """The traffic class of one flow, as the classifier saw it."""
+
+    v: Literal[1] = 1
+    link: LinkId
+    ts: float
+    src: str | None = None
+    dst: str | None = None
+    sport: int | None = None
+    dport: int | None = None
+    proto: int | None = None
+    cls: TrafficClass
+    confidence: float = Field(ge=0, le=1)
+    model_version: str
+    latency_s: float | None = None
+
+
+class HorizonForecast(_Record):
+    """Forecast bandwidth at one horizon, with its prediction interval."""
+
+    horizon_s: float = Field(gt=0)
+    bps: float = Field(ge=0)
+    lower_bps: float = Field(ge=0)
+    upper_bps: float = Field(ge=0)
+
+
+class Forecast(_Record):
+    """A link's bandwidth forecast made when the bin ending at ``made_at_s`` closed."""
+
+    v: Literal[1] = 1
+    link: LinkId
+    made_at_s: float
+    horizons: list[HorizonForecast]
+    model_version: str
+    latency_s: float | None = None
+
+
+class Alert(_Record):
+    """An alert raised or cleared on a link; ``id`` is the same for both."""
+
+    v: Literal[1] = 1
+    id: str
+    link: LinkId
+    state: Literal["raised", "cleared"]
+    severity: Literal["info", "warning", "critical"]
+    reason: str
+    evidence: dict[str, float]
+    ts: float
+    model_version: str | None = None
+
+
+class ModelAnnouncement(_Record):
+    """A model version made current; workers and API replicas load it."""
+
+    v: Literal[1] = 1
+    kind: Literal["classifier", "forecaster"]
+    version: str
+    path: str
+    metrics: dict[str, float]
+
+
+#: The schema of each topic's values, by the topic's role (see streams.topics.Topics).
+TOPIC_RECORDS: dict[str, type[BaseModel]] = {
+    "flows": FlowRecord,
+    "windows": WindowRecord,
+    "classifications": Classification,
+    "forecasts": Forecast,
+    "alerts": Alert,
+    "link-state": LinkState,
+    "deadletter": DeadLetter,
+    "models": ModelAnnouncement,
+}

@@ -1,0 +1,54 @@
+"""Settings of the Kafka contract and of the stream worker.
+
+Each field reads ``LINKCAST_<FIELD>`` from the environment, once, when the
+settings object is built. Nothing else in linkcast reads the environment.
+"""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,100}$"
+
+
+class KafkaSettings(BaseSettings):
+    """Where the cluster is and how linkcast's topics are laid out.
+
+    Shared by every deployable (worker, API, producers) through subclassing,
+    so a fact such as the topic prefix is defined once.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="LINKCAST_", frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = Field("127.0.0.1:9092", min_length=1)
+    topic_prefix: str = Field("linkcast", pattern=TOPIC_PREFIX_PATTERN)
+    partitions: int = Field(4, ge=1, le=1024, description="partitions of every keyed topic")
+    replication: int = Field(1, ge=1, le=5, description="replication factor of every topic")
+    broker_timeout_s: float = Field(30.0, gt=0, description="how long to wait for the cluster")
+
+
+class StreamSettings(KafkaSettings):
+    """Stream worker settings; each field reads LINKCAST_<FIELD>."""
+
+    bin_s: float = Field(1.0, gt=0, le=60, description="width of a per-link time bin")
+    window_bins: int = Field(10, ge=2, le=3600, description="bins in the sliding window")
+    lateness_s: float = Field(2.0, ge=0, le=3600, description="allowed event-time lateness")
+    idle_close_after_s: float = Field(
+        3.0,
+        gt=0,
+        description="processing-time silence after which a link's bins close on the timer",
+    )
+    tick_interval_s: float = Field(1.0, gt=0, le=60, description="period of the idle timer")
+    store: Literal["rocksdb://", "memory://"] = "rocksdb://"
+    data_dir: Path = Path(".linkcast/worker")
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(6066, ge=0, le=65535, description="Faust web port (0: any)")
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def app_id(self) -> str:
+        """Faust app id, also the consumer group: one group per topic prefix."""
+        return f"{self.topic_prefix}-worker"

@@ -1,0 +1,57 @@
+"""Raw flows messages: every kind of bad input gets a reason a person can act on."""
+
+import json
+
+import pytest
+
+from streams.decode import MAX_RECORD_BYTES, Rejection, decode_flow
+from streams.schemas import FlowRecord, RejectReason
+
+GOOD = {"link": "edge-1", "ts": 1_767_225_600.5, "bytes": 1500, "packets": 2}
+
+
+def encode(record: dict) -> bytes:
+    return json.dumps(record).encode()
+
+
+def test_a_good_record_decodes():
+    record = decode_flow(b"edge-1", encode(GOOD))
+    assert isinstance(record, FlowRecord)
+    assert (record.link, record.bytes, record.packets) == ("edge-1", 1500, 2)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason", "says"),
+    [
+        (b"{not json", RejectReason.JSON, "Invalid JSON"),
+        (b"[1, 2]", RejectReason.JSON, "object"),
+        (b"null", RejectReason.JSON, "object"),
+        (b"\xff\xfe{}", RejectReason.ENCODING, "not UTF-8"),
+        (b" " * (MAX_RECORD_BYTES + 1), RejectReason.TOO_LARGE, "at most"),
+        (encode({**GOOD, "bytes": -1}), RejectReason.SCHEMA, "bytes"),
+        (encode({**GOOD, "packets": 0}), RejectReason.SCHEMA, "packets"),
+        (encode({**GOOD, "bytes": 10**30}), RejectReason.SCHEMA, "bytes"),
+        (encode({**GOOD, "ts": 4_200_000_000}), RejectReason.SCHEMA, "ts"),
+        (encode({**GOOD, "ts": "yesterday"}), RejectReason.SCHEMA, "ts"),
+        (encode({**GOOD, "colour": "red"}), RejectReason.SCHEMA, "colour"),
+        (encode({k: v for k, v in GOOD.items() if k != "link"}), RejectReason.SCHEMA, "link"),
+        (encode({**GOOD, "start": GOOD["ts"] + 1}), RejectReason.SCHEMA, "after ts"),
+        (encode({**GOOD, "src": "10.0.0.300"}), RejectReason.SCHEMA, "src"),
+        (encode({**GOOD, "label": "cats"}), RejectReason.SCHEMA, "label"),
+        (None, RejectReason.JSON, "no value"),
+    ],
+)
+def test_bad_records_are_rejected_with_a_reason(value, reason, says):
+    result = decode_flow(b"edge-1", value)
+    assert isinstance(result, Rejection)
+    assert result.reason is reason
+    assert says in result.detail
+
+
+def test_the_kafka_key_must_be_the_link():
+    missing = decode_flow(None, encode(GOOD))
+    other = decode_flow(b"edge-2", encode(GOOD))
+    assert isinstance(missing, Rejection)
+    assert missing.reason is RejectReason.KEY
+    assert isinstance(other, Rejection)
+    assert "edge-1" in other.detail
