@@ -1,0 +1,123 @@
+"""The Faust worker: wiring only. What happens to a message is in streams.processor."""
+
+import json
+import logging
+import time
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from streams import metrics
+from streams.bins import BinConfig
+from streams.processor import LinkProcessor, Outputs
+from streams.settings import StreamSettings
+from streams.topics import Topics
+
+log = logging.getLogger(__name__)
+
+
+def broker_urls(bootstrap: str) -> list[str]:
+    """'h1:9092,h2:9093' -> ['kafka://h1:9092', 'kafka://h2:9093'] for Faust."""
+    return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
+
+
+def create_app(settings: StreamSettings) -> faust.App:
+    """Build the worker's Faust app from settings (and from nothing else)."""
+    topics = Topics.from_settings(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap),
+        store=settings.store,
+        datadir=str(settings.data_dir),
+        processing_guarantee=settings.processing_guarantee,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=True,
+        web_host=settings.worker_host,
+        web_bind=settings.worker_host,
+        web_port=settings.worker_port,
+        autodiscover=False,
+        # Faust would otherwise read unprefixed variables such as BROKER_URL and WEB_PORT,
+        # which Kubernetes and other tools set for their own purposes.
+        env={},
+    )
+
+    def raw(*names: str) -> faust.TopicT:
+        """A topic of raw bytes: linkcast decodes and validates its records itself."""
+        return app.topic(*names, key_serializer="raw", value_serializer="raw")
+
+    inputs = raw(topics.flows, topics.ticks)
+    windows = raw(topics.windows)
+    link_states = raw(topics.link_state)
+    deadletter = raw(topics.deadletter)
+    ticks = raw(topics.ticks)
+    table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
+    processor = LinkProcessor(
+        BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
+        table,
+        source_topic=topics.flows,
+        idle_close_after_s=settings.idle_close_after_s,
+    )
+
+    async def publish(out: Outputs) -> None:
+        for key, value, event_s in out.windows:
+            await windows.send(key=key, value=value, timestamp=event_s)
+        for key, value, event_s in out.link_states:
+            await link_states.send(key=key, value=value, timestamp=event_s)
+        for dead_key, dead_value, reason in out.deadletters:
+            await deadletter.send(key=dead_key, value=dead_value)
+            metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()
+        if out.bins_closed:
+            metrics.BINS_CLOSED.inc(out.bins_closed)
+        if out.duplicates:
+            metrics.RECORDS_DUPLICATE.inc(out.duplicates)
+
+    @app.agent(inputs, name="links")
+    async def process(stream: Any) -> None:
+        async for event in stream.events():
+            message = event.message
+            now_s = time.time()
+            if message.topic == topics.ticks:
+                if _tick_is_stale(message.value, now_s, settings.tick_interval_s):
+                    continue
+                out = processor.on_tick(message.partition, now_s)
+            else:
+                metrics.RECORDS_IN.inc()
+                out = processor.on_flow(
+                    message.key,
+                    message.value,
+                    partition=message.partition,
+                    offset=message.offset,
+                    timestamp_ms=round(message.timestamp * 1000) if message.timestamp else None,
+                    now_s=now_s,
+                )
+            await publish(out)
+            metrics.LINKS_TRACKED.set(processor.links_tracked)
+
+    @app.timer(interval=settings.tick_interval_s)
+    async def send_ticks() -> None:
+        body = json.dumps({"wall_s": time.time()}).encode()
+        for tp in app.assignor.assigned_actives():
+            if tp.topic == topics.flows:
+                await ticks.send(partition=tp.partition, value=body)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        processor.forget_partitions()
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    return app
+
+
+def _tick_is_stale(value: bytes | None, now_s: float, interval_s: float) -> bool:
+    """Skip ticks left in the topic while no worker ran: the next fresh tick does their work."""
+    try:
+        sent = float(json.loads(value or b"{}")["wall_s"])
+    except (ValueError, KeyError, TypeError):
+        return True
+    return now_s - sent > 3 * interval_s

@@ -1,0 +1,16 @@
+"""The worker's Prometheus metrics, served on its web port at /metrics."""
+
+from prometheus_client import Counter, Gauge
+
+RECORDS_IN = Counter("linkcast_records_in_total", "Messages read from the flows topic")
+RECORDS_REJECTED = Counter(
+    "linkcast_records_rejected_total",
+    "Flow messages sent to the dead-letter topic, by reason",
+    ["reason"],
+)
+RECORDS_DUPLICATE = Counter(
+    "linkcast_records_duplicate_total",
+    "Flow messages redelivered after a restart and skipped because the state already has them",
+)
+BINS_CLOSED = Counter("linkcast_bins_closed_total", "Per-link bins closed and published")
+LINKS_TRACKED = Gauge("linkcast_links_tracked", "Links held by this worker")

@@ -1,0 +1,128 @@
+"""The worker's per-message logic, with a plain dict as its table."""
+
+import base64
+import json
+
+from streams.bins import BinConfig
+from streams.processor import LinkProcessor
+from streams.schemas import DeadLetter, LinkState, RejectReason, WindowRecord
+
+T0 = 1_767_225_600.0
+
+
+def processor(store: dict | None = None) -> LinkProcessor:
+    return LinkProcessor(
+        BinConfig.of(1.0, 2.0, 10),
+        {} if store is None else store,
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+    )
+
+
+def flow(link: str, ts: float, nbytes: int = 100) -> tuple[bytes, bytes]:
+    return link.encode(), json.dumps(
+        {"link": link, "ts": ts, "bytes": nbytes, "packets": 1}
+    ).encode()
+
+
+def feed(proc: LinkProcessor, records, partition=0, first_offset=0, now_s=1000.0):
+    outs = []
+    for i, (key, value) in enumerate(records):
+        outs.append(
+            proc.on_flow(
+                key,
+                value,
+                partition=partition,
+                offset=first_offset + i,
+                timestamp_ms=None,
+                now_s=now_s,
+            )
+        )
+    return outs
+
+
+def windows(outs) -> list[WindowRecord]:
+    return [WindowRecord.model_validate_json(v) for o in outs for _, v, _ in o.windows]
+
+
+def test_records_close_bins_and_publish_windows_and_link_state():
+    proc = processor()
+    outs = feed(proc, [flow("a", T0 + 0.5, 10), flow("a", T0 + 0.9, 5), flow("a", T0 + 3.5, 1)])
+    (window,) = windows(outs)
+    assert (window.link, window.bin_start_s, window.bytes, window.flows) == ("a", T0, 15, 2)
+    assert window.bps == 120.0
+    state = LinkState.model_validate_json(outs[-1].link_states[-1][1])
+    assert (state.total_bytes, state.total_flows, state.bins_closed) == (15, 2, 1)
+
+
+def test_a_bad_record_becomes_a_dead_letter_with_its_raw_bytes_and_offset():
+    proc = processor()
+    (out,) = feed(proc, [(b"a", b"{oops")], partition=3, first_offset=41)
+    ((key, value, reason),) = out.deadletters
+    letter = DeadLetter.model_validate_json(value)
+    assert (reason, letter.partition, letter.offset, letter.topic) == (
+        RejectReason.JSON,
+        3,
+        41,
+        "p.flows",
+    )
+    assert base64.b64decode(letter.raw_b64) == b"{oops"
+    assert key == b"a"
+
+
+def test_a_late_record_is_dead_lettered_and_counted_on_the_link():
+    proc = processor()
+    outs = feed(proc, [flow("a", T0 + 0.5), flow("a", T0 + 5.0), flow("a", T0 + 1.2, 999)])
+    ((_, value, reason),) = outs[-1].deadletters
+    assert reason is RejectReason.LATE
+    assert "LINKCAST_LATENESS_S" in DeadLetter.model_validate_json(value).detail
+    assert proc.store["a"]["bins"]["late_records"] == 1
+    assert 999 not in [w.bytes for w in windows(outs)]
+
+
+def test_a_redelivered_record_is_not_counted_twice():
+    proc = processor()
+    feed(proc, [flow("a", T0 + 0.5, 10), flow("a", T0 + 0.6, 10)])
+    (again,) = feed(proc, [flow("a", T0 + 0.6, 10)], first_offset=1)
+    assert again.duplicates == 1
+    assert proc.store["a"]["bins"]["open"][0][1] == 20
+
+
+def test_a_silent_link_closes_its_bins_on_ticks_once_idle():
+    # one record at T0+0.5, processed at wall 1000; ticks at 1001 (not idle yet) and 1004
+    proc = processor()
+    feed(proc, [flow("a", T0 + 0.5, 10)], now_s=1000.0)
+    assert proc.on_tick(0, now_s=1001.0).windows == []
+    out = proc.on_tick(0, now_s=1004.0)
+    # event clock = T0+0.5 + 4 s of quiet = T0+4.5; minus lateness 2 -> bins 0 and 1 close
+    assert [(w.bin_start_s, w.bytes) for w in windows([out])] == [(T0, 10), (T0 + 1, 0)]
+
+
+def test_a_silent_link_in_a_busy_partition_follows_the_partition_event_time():
+    # link a goes quiet; link b keeps the partition busy up to T0+6.0 at the same wall time
+    proc = processor()
+    feed(proc, [flow("a", T0 + 0.5)], now_s=1000.0)
+    feed(proc, [flow("b", T0 + t) for t in (1.0, 3.0, 6.0)], first_offset=1, now_s=1010.0)
+    out = proc.on_tick(0, now_s=1010.0)
+    # a is idle (10 s); the partition clock is T0+6.0 (no quiet time) -> a closes up to T0+4.0
+    assert [w.bin_start_s - T0 for w in windows([out]) if w.link == "a"] == [0, 1, 2, 3]
+
+
+def test_state_survives_a_restart_through_the_store():
+    store: dict = {}
+    first = processor(store)
+    feed(first, [flow("a", T0 + 0.5, 10), flow("a", T0 + 1.5, 20)])
+    second = processor(store)  # a new worker with the recovered table
+    outs = feed(second, [flow("a", T0 + 0.5, 10)], first_offset=0)  # redelivered
+    assert outs[0].duplicates == 1
+    outs = feed(second, [flow("a", T0 + 4.0, 1)], first_offset=2)
+    assert [(w.bin_start_s - T0, w.bytes) for w in windows(outs)] == [(0, 10), (1, 20)]
+
+
+def test_after_a_restart_ticks_still_close_links_that_send_nothing():
+    store: dict = {}
+    feed(processor(store), [flow("a", T0 + 0.5, 10)], now_s=1000.0)
+    revived = processor(store)
+    assert revived.on_tick(0, now_s=2000.0).windows == []  # idle time counts from the restart
+    out = revived.on_tick(0, now_s=2004.0)
+    assert [w.bytes for w in windows([out])][:1] == [10]
