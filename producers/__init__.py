@@ -1,0 +1,1 @@
+"""linkcast.producers: turning simulations (and, later, captures and flow CSVs) into FlowRecords on Kafka."""
