@@ -1,0 +1,153 @@
+"""`linkcast demo`: the whole pipeline on this machine, stopped cleanly on Ctrl-C or SIGTERM."""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from api.settings import ApiSettings
+from deploy.exceptions import LauncherError
+from deploy.localkafka import LocalCluster, tail
+from streams.admin import ensure_topics, wait_for_broker
+from streams.exceptions import BrokerUnavailableError
+from streams.settings import KafkaSettings
+from streams.topics import topic_specs
+
+READY_TIMEOUT_S = 120.0
+
+
+@dataclass
+class _Child:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Demo:
+    """Starts what is missing, supervises it, and stops what it started."""
+
+    home: Path
+    links: int = 8
+    rate: float = 200.0
+    children: list[_Child] = field(default_factory=list)
+    cluster: LocalCluster | None = None
+    _stopping: bool = False
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            return self._run()
+        except KeyboardInterrupt:
+            print("\nstopping...")
+            return 0
+        finally:
+            self._stop_all()
+
+    def _run(self) -> int:
+        kafka = KafkaSettings()
+        api = ApiSettings()
+        self._ensure_broker(kafka)
+        asyncio.run(
+            ensure_topics(kafka.kafka_bootstrap, topic_specs(kafka), kafka.broker_timeout_s)
+        )
+        logs = self.home / "demo"
+        logs.mkdir(parents=True, exist_ok=True)
+        self._spawn("worker", ["worker"], logs)
+        self._spawn("api", ["api"], logs)
+        simulate = ["simulate", "--links", str(self.links), "--rate", str(self.rate)]
+        self._spawn("simulator", [*simulate, "--duration", "604800", "--start", "now"], logs)
+        base = f"http://{api.api_host}:{api.api_port}"
+        self._wait_for_links(base)
+        print(
+            f"\nlinkcast is running. Open {base}/v1/links  (API docs: {base}/docs)\n"
+            f"logs: {logs}/*.log   stop: Ctrl-C\n",
+            flush=True,
+        )
+        while True:
+            for child in self.children:
+                if child.proc.poll() is not None:
+                    raise LauncherError(
+                        f"the {child.name} exited with code {child.proc.returncode}; "
+                        f"last lines of {child.log}:\n{tail(child.log)}"
+                    )
+            time.sleep(1.0)
+
+    def _ensure_broker(self, kafka: KafkaSettings) -> None:
+        if "LINKCAST_KAFKA_BOOTSTRAP" in os.environ:
+            print(f"using the Kafka cluster at {kafka.kafka_bootstrap}")
+            return
+        try:
+            asyncio.run(wait_for_broker(kafka.kafka_bootstrap, 2.0))
+            print(f"a Kafka broker already answers at {kafka.kafka_bootstrap}; using it")
+            return
+        except BrokerUnavailableError:
+            pass
+        cluster = LocalCluster(self.home)
+        print("starting the local Kafka broker...")
+        cluster.start()
+        self.cluster = cluster
+
+    def _spawn(self, name: str, args: list[str], logs: Path) -> None:
+        log = logs / f"{name}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "deploy", *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # we forward the stop ourselves, in order
+            )
+        self.children.append(_Child(name, proc, log))
+        print(f"started the {name} (pid {proc.pid}), log {log}")
+
+    def _wait_for_links(self, base: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            for child in self.children:
+                if child.proc.poll() is not None:
+                    raise LauncherError(
+                        f"the {child.name} exited during start-up; last lines of {child.log}:\n"
+                        f"{tail(child.log)}"
+                    )
+            try:
+                with urllib.request.urlopen(f"{base}/v1/links?limit=1", timeout=2) as answer:
+                    if b'"total":0' not in answer.read():
+                        return
+                    last = "the API is ready but no link has closed a bin yet"
+            except (urllib.error.URLError, OSError) as exc:
+                last = str(exc)
+            time.sleep(1.0)
+        raise LauncherError(f"no link reached the API within {READY_TIMEOUT_S:.0f} s ({last})")
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    def _stop_all(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for child in reversed(self.children):
+            if child.proc.poll() is None:
+                child.proc.terminate()
+        for child in reversed(self.children):
+            try:
+                child.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.proc.kill()
+                child.proc.wait()
+            print(f"stopped the {child.name}")
+        if self.cluster is not None:
+            self.cluster.stop()
+            print("stopped the local Kafka broker")
