@@ -1,0 +1,97 @@
+"""Small tools the integration and e2e tests share: waiting, reading topics, running linkcast."""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from streams.admin import partitions_of
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.2) -> T:
+    """Return the first truthy value of ``condition()``; fail with ``what`` after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    last: T = condition()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout_s} s waiting for {what}; last value {last!r}"
+            )
+        time.sleep(every_s)
+        last = condition()
+    return last
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
+    """Every message of ``topic`` currently in Kafka, in partition then offset order."""
+    return asyncio.run(_read_topic(bootstrap, topic, timeout_s))
+
+
+async def _read_topic(bootstrap: str, topic: str, timeout_s: float) -> list[Any]:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+    )
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(await partitions_of(bootstrap, topic))]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        messages: list[Any] = []
+        deadline = time.monotonic() + timeout_s
+        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end in {timeout_s} s")
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                messages.extend(batch)
+        return messages
+    finally:
+        await consumer.stop()
+
+
+def json_values(messages: list[Any]) -> list[dict[str, Any]]:
+    return [json.loads(m.value) for m in messages]
+
+
+@contextmanager
+def linkcast_process(
+    args: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``linkcast ARGS`` with ``env`` added, logging to ``log``; stop it on exit."""
+    full_env = {**os.environ, **env}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy", *args],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
