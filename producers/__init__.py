@@ -1,1 +1,1 @@
-"""linkcast.producers: turning simulations (and, later, captures and flow CSVs) into FlowRecords on Kafka."""
+"""linkcast.producers: simulations (later captures and flow CSVs) as FlowRecords on Kafka."""

@@ -1,9 +1,10 @@
 """Talking to the cluster as an administrator: is it up, and are our topics there."""
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -18,8 +19,26 @@ _TOPIC_ALREADY_EXISTS = 36
 async def wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]:
     """Return the cluster metadata once the cluster answers a metadata request.
 
-    Raises BrokerUnavailableError when ``timeout_s`` passes without an answer.
+    Raises BrokerUnavailableError, naming the last error, when ``timeout_s``
+    passes without an answer. aiokafka's own log lines about refused
+    connections are held back meanwhile: while waiting they are expected.
     """
+    with _quiet("aiokafka"):
+        return await _wait_for_broker(bootstrap, timeout_s)
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+async def _wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]:
     deadline = time.monotonic() + timeout_s
     last_error = ""
     while True:
@@ -35,7 +54,7 @@ async def wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]
             cluster: dict[str, object] = await admin.describe_cluster()
             return cluster
         except Exception as exc:  # any failure means "not yet"; the deadline decides
-            last_error = f"{type(exc).__name__}: {exc}".strip(": ")
+            last_error = str(exc) or type(exc).__name__
         finally:
             await admin.close()
         await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
