@@ -61,7 +61,12 @@ def create_app(settings: ApiSettings, view: LinkStateView | None = None) -> Fast
     @app.get("/v1/links", response_model=LinksPage, responses=not_ready, tags=["links"])
     async def list_links(
         offset: int = Query(0, ge=0, description="links to skip"),
-        limit: int = Query(100, ge=1, le=settings.api_page_max, description="links to return"),
+        limit: int = Query(
+            min(100, settings.api_page_max),
+            ge=1,
+            le=settings.api_page_max,
+            description="links to return",
+        ),
     ) -> LinksPage:
         """Every link's latest state, sorted by link id, a page at a time."""
         require_ready()
@@ -76,7 +81,7 @@ def create_app(settings: ApiSettings, view: LinkStateView | None = None) -> Fast
         )
 
     @app.get(
-        "/v1/links/{link}",
+        "/v1/links/{link:path}",  # link ids may contain '/', as in ge-0/0/1
         response_model=LinkAnswer,
         responses={404: {"model": Problem, "description": "no such link"}, **not_ready},
         tags=["links"],

@@ -81,6 +81,10 @@ class LinkStateView:
     def readiness(self) -> Readiness:
         if self._consumer is None:
             return Readiness(False, "the view has not started")
+        for task in self._tasks:
+            if task.done():
+                error = task.exception() if not task.cancelled() else None
+                return Readiness(False, f"the view stopped following {self.topic}: {error!r}")
         if (
             self._broker_ok_at is None
             or time.monotonic() - self._broker_ok_at > 3 * self.broker_check_s
@@ -111,15 +115,25 @@ class LinkStateView:
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for messages in batches.values():
-                for message in messages:
-                    self.apply(message.key, message.value)
-            if not self._caught_up:
-                positions = {tp: await consumer.position(tp) for tp in self._start_offsets}
-                if all(positions[tp] >= end for tp, end in self._start_offsets.items()):
-                    self._caught_up = True
-                    log.info("view caught up with %s: %d links", self.topic, len(self.links))
+            try:
+                await self._read_some(consumer)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the broker may come back; /ready reports it meanwhile
+                self._broker_error = f"reading {self.topic} failed: {exc!r}"
+                log.warning("reading %s failed, retrying in 1 s: %r", self.topic, exc)
+                await asyncio.sleep(1.0)
+
+    async def _read_some(self, consumer: AIOKafkaConsumer) -> None:
+        batches = await consumer.getmany(timeout_ms=500, max_records=5000)
+        for messages in batches.values():
+            for message in messages:
+                self.apply(message.key, message.value)
+        if not self._caught_up:
+            positions = {tp: await consumer.position(tp) for tp in self._start_offsets}
+            if all(positions[tp] >= end for tp, end in self._start_offsets.items()):
+                self._caught_up = True
+                log.info("view caught up with %s: %d links", self.topic, len(self.links))
 
     async def _check_broker(self, consumer: AIOKafkaConsumer) -> None:
         while True:

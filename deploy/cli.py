@@ -67,8 +67,9 @@ def run_kafka(args: argparse.Namespace) -> int:
 
     cluster = LocalCluster(args.home, brokers=args.brokers, base_port=args.port)
     if args.action == "start":
-        bootstrap = cluster.start(timeout_s=args.timeout)
-        print(f"Kafka {cluster.brokers} node(s) ready at {bootstrap}")
+        started = cluster.start(timeout_s=args.timeout)
+        state = f"started node(s) {started}" if started else "already running"
+        print(f"Kafka {cluster.brokers} node(s) ready at {cluster.bootstrap} ({state})")
         print(f"logs: {', '.join(str(n.log_path) for n in cluster.nodes)}")
     elif args.action == "stop":
         stopped = cluster.stop()

@@ -14,10 +14,10 @@ from types import FrameType
 
 from api.settings import ApiSettings
 from deploy.exceptions import LauncherError
-from deploy.localkafka import LocalCluster, tail
+from deploy.localkafka import LocalCluster, port_is_free, tail
 from streams.admin import ensure_topics, wait_for_broker
 from streams.exceptions import BrokerUnavailableError
-from streams.settings import KafkaSettings
+from streams.settings import KafkaSettings, StreamSettings
 from streams.topics import topic_specs
 
 READY_TIMEOUT_S = 120.0
@@ -39,6 +39,7 @@ class Demo:
     rate: float = 200.0
     children: list[_Child] = field(default_factory=list)
     cluster: LocalCluster | None = None
+    started_nodes: list[int] = field(default_factory=list)
     _stopping: bool = False
 
     def run(self) -> int:
@@ -55,6 +56,16 @@ class Demo:
     def _run(self) -> int:
         kafka = KafkaSettings()
         api = ApiSettings()
+        worker = StreamSettings()
+        for what, host, port in (
+            ("API", api.api_host, api.api_port),
+            ("worker", worker.worker_host, worker.worker_port),
+        ):
+            if port and not port_is_free(host, port):
+                raise LauncherError(
+                    f"{host}:{port}, the {what}'s port, is taken; stop what listens there or "
+                    f"set LINKCAST_{'API' if what == 'API' else 'WORKER'}_PORT"
+                )
         self._ensure_broker(kafka)
         asyncio.run(
             ensure_topics(kafka.kafka_bootstrap, topic_specs(kafka), kafka.broker_timeout_s)
@@ -91,13 +102,20 @@ class Demo:
             return
         except BrokerUnavailableError:
             pass
-        cluster = LocalCluster(self.home)
+        self.cluster = LocalCluster(self.home)
         print("starting the local Kafka broker...")
-        cluster.start()
-        self.cluster = cluster
+        self.started_nodes = self.cluster.start()
 
     def _spawn(self, name: str, args: list[str], logs: Path) -> None:
         log = logs / f"{name}.log"
+        # A stop signal between Popen and the append would orphan the child: hold it back.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._spawn_unblocked(name, args, log)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+    def _spawn_unblocked(self, name: str, args: list[str], log: Path) -> None:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "deploy", *args],
@@ -124,6 +142,8 @@ class Demo:
                     if b'"total":0' not in answer.read():
                         return
                     last = "the API is ready but no link has closed a bin yet"
+            except urllib.error.HTTPError as exc:
+                last = f"HTTP {exc.code}: {exc.read().decode(errors='replace')[:200]}"
             except (urllib.error.URLError, OSError) as exc:
                 last = str(exc)
             time.sleep(1.0)
@@ -148,6 +168,6 @@ class Demo:
                 child.proc.kill()
                 child.proc.wait()
             print(f"stopped the {child.name}")
-        if self.cluster is not None:
-            self.cluster.stop()
+        if self.cluster is not None and self.started_nodes:
+            self.cluster.stop(self.started_nodes)
             print("stopped the local Kafka broker")

@@ -159,11 +159,12 @@ class LocalCluster:
 
     # ---- lifecycle -----------------------------------------------------
 
-    def start(self, timeout_s: float = 90.0) -> str:
-        """Start every node that is not running; return the bootstrap servers.
+    def start(self, timeout_s: float = 90.0) -> list[int]:
+        """Start every node that is not running; return the ids of the nodes started.
 
         Returns only when the cluster answers a metadata request; raises
-        LauncherError with the reason and the tail of the broker log otherwise.
+        LauncherError with the reason and the tail of the broker log otherwise,
+        after stopping the nodes it had started.
         """
         check_java()
         to_start = [n for n in self.nodes if self.pid_of(n) is None]
@@ -177,13 +178,13 @@ class LocalCluster:
         self.resolve_jars()
         cluster_id = self._cluster_id()
         started: dict[int, subprocess.Popen[bytes]] = {}
-        for node in to_start:
-            node.dir.mkdir(parents=True, exist_ok=True)
-            node.config_path.write_text(self.server_properties(node))
-            if not (node.data_dir / "meta.properties").exists():
-                self._format(node, cluster_id)
-            started[node.node_id] = self._spawn(node)
         try:
+            for node in to_start:
+                node.dir.mkdir(parents=True, exist_ok=True)
+                node.config_path.write_text(self.server_properties(node))
+                if not (node.data_dir / "meta.properties").exists():
+                    self._format(node, cluster_id)
+                started[node.node_id] = self._spawn(node)
             asyncio.run(wait_for_broker_or_exit(self.bootstrap, started, timeout_s))
         except (BrokerUnavailableError, LauncherError) as exc:
             tails = "\n".join(
@@ -191,21 +192,28 @@ class LocalCluster:
                 for n in self.nodes
                 if n.node_id in started
             )
+            self.stop(list(started))
             raise LauncherError(f"{exc}\n{tails}") from exc
-        return self.bootstrap
+        except BaseException:  # Ctrl-C during start-up: leave nothing running behind
+            self.stop(list(started))
+            raise
+        return list(started)
 
-    def stop(self, timeout_s: float = 30.0) -> list[int]:
-        """Stop the nodes this launcher started; return the ids of those stopped."""
+    def stop(self, node_ids: list[int] | None = None, timeout_s: float = 30.0) -> list[int]:
+        """Stop the nodes this launcher started (all, or ``node_ids``); return those stopped."""
         stopped = []
         for node in self.nodes:
+            if node_ids is not None and node.node_id not in node_ids:
+                continue
             pid = self.pid_of(node)
             if pid is None:
                 node.pid_path.unlink(missing_ok=True)
                 continue
-            os.kill(pid, signal.SIGTERM)
-            if not wait_for_exit(pid, timeout_s):
-                os.kill(pid, signal.SIGKILL)
-                wait_for_exit(pid, 5.0)
+            with contextlib.suppress(ProcessLookupError):  # it may have exited meanwhile
+                os.kill(pid, signal.SIGTERM)
+                if not wait_for_exit(pid, timeout_s):
+                    os.kill(pid, signal.SIGKILL)
+                    wait_for_exit(pid, 5.0)
             node.pid_path.unlink(missing_ok=True)
             stopped.append(node.node_id)
         return stopped
@@ -215,7 +223,8 @@ class LocalCluster:
         node = self.nodes[node_id]
         pid = self.pid_of(node)
         if pid is not None:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             wait_for_exit(pid, 10.0)
 
     def status(self) -> list[tuple[Node, int | None]]:

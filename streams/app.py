@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 import faust
+from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
@@ -62,13 +63,21 @@ def create_app(settings: StreamSettings) -> faust.App:
     )
 
     async def publish(out: Outputs) -> None:
+        """Hand the outputs to the producer now, then store the state they came from.
+
+        ``force=True`` sends at once instead of holding the messages until the
+        source offset is committed, as Faust does by default: the state (with
+        the offset it has seen) reaches the changelog at once too, and a record
+        redelivered after a crash is skipped, so its outputs must not wait.
+        """
         for key, value, event_s in out.windows:
-            await windows.send(key=key, value=value, timestamp=event_s)
+            await windows.send(key=key, value=value, timestamp=event_s, force=True)
         for key, value, event_s in out.link_states:
-            await link_states.send(key=key, value=value, timestamp=event_s)
+            await link_states.send(key=key, value=value, timestamp=event_s, force=True)
         for dead_key, dead_value, reason in out.deadletters:
-            await deadletter.send(key=dead_key, value=dead_value)
+            await deadletter.send(key=dead_key, value=dead_value, force=True)
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()
+        processor.store_states(out)
         if out.bins_closed:
             metrics.BINS_CLOSED.inc(out.bins_closed)
         if out.duplicates:
@@ -82,7 +91,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             if message.topic == topics.ticks:
                 if _tick_is_stale(message.value, now_s, settings.tick_interval_s):
                     continue
-                out = processor.on_tick(message.partition, now_s)
+                caught_up = await flows_caught_up(message.partition)
+                out = processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
                 metrics.RECORDS_IN.inc()
                 out = processor.on_flow(
@@ -95,6 +105,18 @@ def create_app(settings: StreamSettings) -> faust.App:
                 )
             await publish(out)
             metrics.LINKS_TRACKED.set(processor.links_tracked)
+
+    async def flows_caught_up(partition: int) -> bool:
+        """True when no flows message of ``partition`` is waiting to be processed."""
+        tp = TP(topics.flows, partition)
+        highwater = (await app.consumer.highwaters(tp)).get(tp)
+        if highwater is None:
+            return True
+        last = processor.last_offset(partition)
+        if last is None:  # nothing handled since assignment: compare the fetch position
+            position = await app.consumer.position(tp)
+            return position is None or position >= highwater
+        return last + 1 >= highwater
 
     @app.timer(interval=settings.tick_interval_s)
     async def send_ticks() -> None:

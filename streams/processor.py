@@ -8,13 +8,16 @@ the worker, a plain dict in unit tests.
 Silent links. A link that gets no records still closes its bins, from the
 ticks the worker sends itself every ``tick_interval_s`` (one per partition).
 On a tick, a link that has had no record for ``idle_close_after_s`` of
-processing time has its watermark advanced to the partition's event clock
-minus the lateness. The partition's event clock is the largest event time seen
-on the partition, plus the processing time that has passed since its last
-record. While the partition is busy (a backlog, a fast replay) the clock is
-plain event time, so the bins that close, and what they hold, do not depend on
-the replay speed; once the partition is quiet the clock runs with the wall
-clock and the last bins close.
+processing time has its watermark advanced as if its event time had kept
+pace with the wall clock: its largest event time plus the processing time
+since its last record, minus the lateness. Each link uses only its own clock,
+so one link's timestamps never close another's bins.
+
+Ticks close nothing while the partition still has records waiting (the worker
+is catching up on a backlog or a fast replay): there, silence in processing
+time says nothing about event time. So replays at 1x or faster give the same
+bins whatever the speed; slower than real time, the wall clock outruns event
+time and a link's next record can arrive after its bins were closed (late).
 """
 
 import base64
@@ -37,6 +40,7 @@ class Outputs:
     windows: list[tuple[bytes, bytes, float]] = field(default_factory=list)  # + event time
     link_states: list[tuple[bytes, bytes, float]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
     bins_closed: int = 0
     duplicates: int = 0
 
@@ -47,12 +51,6 @@ class _Link:
     partition: int
     last_offset: int = -1
     last_wall_s: float = 0.0
-
-
-@dataclass
-class _PartitionClock:
-    max_ts_us: int | None
-    last_wall_s: float
 
 
 class LinkProcessor:
@@ -72,7 +70,9 @@ class LinkProcessor:
         self.idle_close_after_s = idle_close_after_s
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
-        self._clocks: dict[int, _PartitionClock] = {}
+        self._loaded: set[int] = set()
+        self._last_window: dict[str, WindowRecord] = {}
+        self._last_offset: dict[int, int] = {}
 
     @property
     def links_tracked(self) -> int:
@@ -82,7 +82,13 @@ class LinkProcessor:
         """Drop everything cached; call when partitions are revoked (state reloads from store)."""
         self._links.clear()
         self._by_partition.clear()
-        self._clocks.clear()
+        self._loaded.clear()
+        self._last_offset.clear()
+        self._last_window.clear()
+
+    def last_offset(self, partition: int) -> int | None:
+        """The offset of the last flows message handled on ``partition`` since assignment."""
+        return self._last_offset.get(partition)
 
     # ---- messages ------------------------------------------------------
 
@@ -98,6 +104,7 @@ class LinkProcessor:
     ) -> Outputs:
         """Validate one flows message, count it, and return what to publish."""
         out = Outputs()
+        self._last_offset[partition] = offset
         decoded = decode_flow(key, value)
         if isinstance(decoded, Rejection):
             out.deadletters.append(
@@ -105,7 +112,7 @@ class LinkProcessor:
             )
             return out
         record: FlowRecord = decoded
-        clock = self._clock(partition, now_s)
+        self._load_partition(partition, now_s)
         link = self._link(record.link, partition, now_s)
         if offset <= link.last_offset:
             out.duplicates += 1  # redelivered after a restart; already in the stored state
@@ -123,49 +130,52 @@ class LinkProcessor:
             out.deadletters.append(
                 self._dead_letter(key, value, late, partition, offset, timestamp_ms, now_s)
             )
+            if record.link in self._last_window:  # publish the new late count
+                self._emit_state(record.link, link, None, now_s, out)
             closed = []
         link.last_wall_s = now_s
-        ts_us = link.bins.max_ts_us
-        if ts_us is not None and (clock.max_ts_us is None or ts_us > clock.max_ts_us):
-            clock.max_ts_us = ts_us
-        clock.last_wall_s = now_s
         self._emit(record.link, link, closed, now_s, out)
-        self.store[record.link] = self._snapshot(link)
+        out.states[record.link] = self._snapshot(link)
         return out
 
-    def on_tick(self, partition: int, now_s: float) -> Outputs:
-        """Close the bins of links that have been silent, from the processing-time clock."""
+    def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> Outputs:
+        """Close the bins of links that have been silent, if the partition has no backlog."""
         out = Outputs()
-        clock = self._clock(partition, now_s)
-        if clock.max_ts_us is None:
+        self._load_partition(partition, now_s)
+        if not caught_up:
             return out
-        event_clock_us = clock.max_ts_us + max(0, to_us(now_s - clock.last_wall_s))
-        watermark_us = event_clock_us - self.config.lateness_us
         for name in sorted(self._by_partition.get(partition, ())):
             link = self._links[name]
-            if now_s - link.last_wall_s < self.idle_close_after_s:
+            idle_s = now_s - link.last_wall_s
+            max_ts_us = link.bins.max_ts_us
+            if idle_s < self.idle_close_after_s or max_ts_us is None:
                 continue
-            closed = link.bins.advance_us(watermark_us)
+            closed = link.bins.advance_us(max_ts_us + to_us(idle_s) - self.config.lateness_us)
             if closed:
                 self._emit(name, link, closed, now_s, out)
-                self.store[name] = self._snapshot(link)
+                out.states[name] = self._snapshot(link)
         return out
+
+    def store_states(self, out: Outputs) -> None:
+        """Write the state changes of ``out`` to the store.
+
+        The worker calls this after it has handed ``out``'s messages to the
+        producer, so that the stored state never runs ahead of what was sent.
+        """
+        for name, snapshot in out.states.items():
+            self.store[name] = snapshot
 
     # ---- state ---------------------------------------------------------
 
-    def _clock(self, partition: int, now_s: float) -> _PartitionClock:
-        clock = self._clocks.get(partition)
-        if clock is None:
-            self._load_partition(partition, now_s)
-            known = [self._links[n].bins.max_ts_us for n in self._by_partition.get(partition, ())]
-            stamps = [t for t in known if t is not None]
-            clock = self._clocks[partition] = _PartitionClock(max(stamps, default=None), now_s)
-        return clock
-
     def _load_partition(self, partition: int, now_s: float) -> None:
         """Cache every stored link of ``partition`` (once per assignment)."""
+        if partition in self._loaded:
+            return
+        self._loaded.add(partition)
         for name, snapshot in list(self.store.items()):
-            if name in self._links or snapshot.get("partition") != partition:
+            if name in self._links or not isinstance(snapshot, dict):
+                continue
+            if snapshot.get("partition") != partition:
                 continue
             self._restore(name, snapshot, now_s)
 
@@ -184,11 +194,12 @@ class LinkProcessor:
     def _restore(self, name: str, snapshot: dict[str, Any], now_s: float) -> _Link | None:
         try:
             bins = LinkBins.from_dict(snapshot["bins"], self.config)
+            partition = int(snapshot["partition"])
+            last_offset = int(snapshot["last_offset"])
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("starting link %s afresh: its stored state is unusable (%s)", name, exc)
             return None
-        partition = int(snapshot["partition"])
-        link = self._links[name] = _Link(bins, partition, int(snapshot["last_offset"]), now_s)
+        link = self._links[name] = _Link(bins, partition, last_offset, now_s)
         self._by_partition.setdefault(partition, set()).add(name)
         return link
 
@@ -230,7 +241,16 @@ class LinkProcessor:
             )
             out.windows.append((key, last.model_dump_json().encode(), b.end_s))
         out.bins_closed += len(closed)
+        self._emit_state(name, link, last, now_s, out)
+
+    def _emit_state(
+        self, name: str, link: _Link, last: WindowRecord | None, now_s: float, out: Outputs
+    ) -> None:
         bins = link.bins
+        if last is None:
+            last = self._last_window.get(name)
+        else:
+            self._last_window[name] = last
         state = LinkState(
             link=name,
             event_time_s=(bins.max_ts_us or 0) / 1e6,
@@ -243,7 +263,8 @@ class LinkProcessor:
             last_window=last,
             updated_at_s=now_s,
         )
-        out.link_states.append((key, state.model_dump_json().encode(), closed[-1].end_s))
+        event_s = (bins.max_ts_us or 0) / 1e6
+        out.link_states.append((name.encode(), state.model_dump_json().encode(), event_s))
 
     def _dead_letter(
         self,

@@ -49,16 +49,14 @@ def kafka_bootstrap() -> Iterator[str]:
             yield container.get_bootstrap_server()
         return
     cluster = LocalCluster(REPO / ".linkcast", base_port=TEST_BROKER_PORT, name="test")
-    already_running = all(pid is not None for _, pid in cluster.status())
     try:
-        bootstrap = cluster.start(timeout_s=120)
+        started = cluster.start(timeout_s=120)
     except LauncherError as exc:
         if IN_CI:
             pytest.fail(f"CI=true and no Kafka broker could be started: {exc}")
         pytest.skip(f"no Kafka broker: {exc}")
-    yield bootstrap
-    if not already_running:
-        cluster.stop()
+    yield cluster.bootstrap
+    cluster.stop(started)
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 """The API's routes over a view filled by hand (the Kafka side is covered by the e2e tests)."""
 
+import asyncio
 import time
 
 import pytest
@@ -103,3 +104,39 @@ def test_a_tombstone_removes_a_link_and_garbage_is_skipped(client, view):
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 10**9}, {"offset": -1}, {"limit": "x"}])
 def test_bad_paging_is_refused(client, params):
     assert client.get("/v1/links", params=params).status_code == 422
+
+
+def test_a_link_id_with_slashes_is_reachable(client, view):
+    view.apply(b"core/ge-0/0/1", state("core/ge-0/0/1", total_bytes=5))
+    assert client.get("/v1/links/core/ge-0/0/1").json()["state"]["total_bytes"] == 5
+
+
+def test_the_default_page_respects_the_configured_maximum(view):
+    for i in range(5):
+        view.apply(f"l{i}".encode(), state(f"l{i}"))
+    settings = ApiSettings(api_page_max=3)
+    with TestClient(create_app(settings, view=view)) as small:
+        assert small.get("/v1/links").json()["limit"] == 3
+        assert len(small.get("/v1/links").json()["links"]) == 3
+
+
+def test_readiness_turns_false_when_the_follower_task_dies():
+    """The real readiness logic (not the hand-fed one): a dead reader task is reported."""
+
+    async def crash() -> None:
+        raise RuntimeError("consumer closed")
+
+    async def scenario() -> tuple[Readiness, Readiness]:
+        real = LinkStateView("unused:9092", "lab.link-state")
+        real._consumer = object()  # type: ignore[assignment]  # started, as readiness sees it
+        real._broker_ok_at = time.monotonic()
+        real._caught_up = True
+        before = real.readiness()
+        real._tasks = [asyncio.ensure_future(crash())]
+        await asyncio.sleep(0.01)
+        return before, real.readiness()
+
+    before, after = asyncio.run(scenario())
+    assert before.ready
+    assert not after.ready
+    assert "consumer closed" in after.reason

@@ -1,6 +1,7 @@
 """The local cluster's layout and its refusals, without starting a JVM."""
 
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,12 @@ def test_stop_leaves_alone_a_process_that_is_not_its_broker(tmp_path: Path):
     cluster = LocalCluster(tmp_path)
     node = cluster.nodes[0]
     node.dir.mkdir(parents=True)
-    node.pid_path.write_text("1\n")  # pid 1 is not a JVM this launcher started
-    assert cluster.pid_of(node) is None
-    assert cluster.stop() == []
+    bystander = subprocess.Popen(["sleep", "30"])  # a process of ours, not a broker
+    try:
+        node.pid_path.write_text(f"{bystander.pid}\n")
+        assert cluster.pid_of(node) is None
+        assert cluster.stop() == []
+        assert bystander.poll() is None, "stop() must not touch a process it did not start"
+    finally:
+        bystander.kill()
+        bystander.wait()

@@ -28,17 +28,18 @@ def flow(link: str, ts: float, nbytes: int = 100) -> tuple[bytes, bytes]:
 def feed(proc: LinkProcessor, records, partition=0, first_offset=0, now_s=1000.0):
     outs = []
     for i, (key, value) in enumerate(records):
-        outs.append(
-            proc.on_flow(
-                key,
-                value,
-                partition=partition,
-                offset=first_offset + i,
-                timestamp_ms=None,
-                now_s=now_s,
-            )
+        out = proc.on_flow(
+            key, value, partition=partition, offset=first_offset + i, timestamp_ms=None, now_s=now_s
         )
+        proc.store_states(out)
+        outs.append(out)
     return outs
+
+
+def tick(proc: LinkProcessor, now_s: float, partition: int = 0, caught_up: bool = True):
+    out = proc.on_tick(partition, now_s, caught_up=caught_up)
+    proc.store_states(out)
+    return out
 
 
 def windows(outs) -> list[WindowRecord]:
@@ -77,7 +78,10 @@ def test_a_late_record_is_dead_lettered_and_counted_on_the_link():
     assert reason is RejectReason.LATE
     assert "LINKCAST_LATENESS_S" in DeadLetter.model_validate_json(value).detail
     assert proc.store["a"]["bins"]["late_records"] == 1
-    assert 999 not in [w.bytes for w in windows(outs)]
+    tick(proc, now_s=2000.0)  # close everything: the late bytes must be nowhere
+    assert proc.store["a"]["bins"]["total_bytes"] == 200
+    (state,) = [LinkState.model_validate_json(v) for _, v, _ in outs[-1].link_states]
+    assert state.late_records == 1  # the API learns of the late record at once
 
 
 def test_a_redelivered_record_is_not_counted_twice():
@@ -92,20 +96,28 @@ def test_a_silent_link_closes_its_bins_on_ticks_once_idle():
     # one record at T0+0.5, processed at wall 1000; ticks at 1001 (not idle yet) and 1004
     proc = processor()
     feed(proc, [flow("a", T0 + 0.5, 10)], now_s=1000.0)
-    assert proc.on_tick(0, now_s=1001.0).windows == []
-    out = proc.on_tick(0, now_s=1004.0)
+    assert tick(proc, now_s=1001.0).windows == []
+    out = tick(proc, now_s=1004.0)
     # event clock = T0+0.5 + 4 s of quiet = T0+4.5; minus lateness 2 -> bins 0 and 1 close
     assert [(w.bin_start_s, w.bytes) for w in windows([out])] == [(T0, 10), (T0 + 1, 0)]
 
 
-def test_a_silent_link_in_a_busy_partition_follows_the_partition_event_time():
-    # link a goes quiet; link b keeps the partition busy up to T0+6.0 at the same wall time
+def test_ticks_close_nothing_while_the_partition_has_a_backlog():
     proc = processor()
-    feed(proc, [flow("a", T0 + 0.5)], now_s=1000.0)
-    feed(proc, [flow("b", T0 + t) for t in (1.0, 3.0, 6.0)], first_offset=1, now_s=1010.0)
-    out = proc.on_tick(0, now_s=1010.0)
-    # a is idle (10 s); the partition clock is T0+6.0 (no quiet time) -> a closes up to T0+4.0
-    assert [w.bin_start_s - T0 for w in windows([out]) if w.link == "a"] == [0, 1, 2, 3]
+    feed(proc, [flow("a", T0 + 0.5, 10)], now_s=1000.0)
+    assert tick(proc, now_s=1010.0, caught_up=False).windows == []
+    assert [w.bytes for w in windows([tick(proc, now_s=1010.0)])][:1] == [10]
+
+
+def test_one_link_clock_never_closes_another_links_bins():
+    # b runs 60 s of event time behind a, on the same partition; both idle for 4 s
+    proc = processor()
+    feed(proc, [flow("a", T0 + 60.5), flow("b", T0 + 0.5)], now_s=1000.0)
+    out = tick(proc, now_s=1004.0)
+    b_bins = [w.bin_start_s - T0 for w in windows([out]) if w.link == "b"]
+    assert b_bins == [0, 1]  # b's own clock: 0.5 + 4 s idle - 2 s lateness = 2.5
+    feed(proc, [flow("b", T0 + 3.5, 7)], first_offset=2, now_s=1004.0)
+    assert proc.store["b"]["bins"]["late_records"] == 0
 
 
 def test_state_survives_a_restart_through_the_store():
@@ -123,6 +135,6 @@ def test_after_a_restart_ticks_still_close_links_that_send_nothing():
     store: dict = {}
     feed(processor(store), [flow("a", T0 + 0.5, 10)], now_s=1000.0)
     revived = processor(store)
-    assert revived.on_tick(0, now_s=2000.0).windows == []  # idle time counts from the restart
-    out = revived.on_tick(0, now_s=2004.0)
+    assert tick(revived, now_s=2000.0).windows == []  # idle time counts from the restart
+    out = tick(revived, now_s=2004.0)
     assert [w.bytes for w in windows([out])][:1] == [10]
