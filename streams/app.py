@@ -83,14 +83,18 @@ def create_app(settings: StreamSettings) -> faust.App:
         if out.duplicates:
             metrics.RECORDS_DUPLICATE.inc(out.duplicates)
 
+    last_tick_s: dict[int, float] = {}  # processing time of the last tick handled, per partition
+
     @app.agent(inputs, name="links")
     async def process(stream: Any) -> None:
         async for event in stream.events():
             message = event.message
             now_s = time.time()
             if message.topic == topics.ticks:
-                if _tick_is_stale(message.value, now_s, settings.tick_interval_s):
+                last = last_tick_s.get(message.partition, 0.0)
+                if _tick_is_stale(message.value, now_s, last, settings.tick_interval_s):
                     continue
+                last_tick_s[message.partition] = now_s
                 caught_up = await flows_caught_up(message.partition)
                 out = processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
@@ -136,10 +140,20 @@ def create_app(settings: StreamSettings) -> faust.App:
     return app
 
 
-def _tick_is_stale(value: bytes | None, now_s: float, interval_s: float) -> bool:
-    """Skip ticks left in the topic while no worker ran: the next fresh tick does their work."""
+STALE_TICK_S = 60.0
+
+
+def _tick_is_stale(
+    value: bytes | None, now_s: float, last_handled_s: float, interval_s: float
+) -> bool:
+    """Whether a tick can be skipped because another does its work.
+
+    Ticks pile up while the worker is busy or down. One per partition per half
+    interval is enough, and ticks older than a minute (left from before a
+    restart) are dropped outright. A slow worker still gets its ticks.
+    """
     try:
         sent = float(json.loads(value or b"{}")["wall_s"])
     except (ValueError, KeyError, TypeError):
         return True
-    return now_s - sent > 3 * interval_s
+    return now_s - sent > STALE_TICK_S or now_s - last_handled_s < interval_s / 2

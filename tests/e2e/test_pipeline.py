@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -60,6 +61,29 @@ def window_totals(bootstrap: str, topic: str) -> dict[str, tuple[int, int, int]]
         b, p, f = totals.get(w["link"], (0, 0, 0))
         totals[w["link"]] = (b + w["bytes"], p + w["packets"], f + w["flows"])
     return totals
+
+
+def differences(expected: dict, got: dict | None) -> dict:
+    """Per link, (expected, got) where they differ; empty when they match."""
+    got = got or {}
+    return {
+        k: (v, got.get(k)) for k, v in {**got, **expected}.items() if got.get(k) != expected.get(k)
+    }
+
+
+def wait_for_totals(
+    expected: dict, read: "Callable[[], dict | None]", timeout_s: float, what: str
+) -> None:
+    seen: list[dict] = [{}]
+
+    def matches() -> bool:
+        seen[0] = differences(expected, read())
+        return not seen[0]
+
+    try:
+        wait_until(matches, timeout_s, what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; (expected, got) per differing link: {seen[0]}") from None
 
 
 def api_totals(base: str) -> dict[str, tuple[int, int, int]] | None:
@@ -215,8 +239,9 @@ def test_bad_records_go_to_the_dead_letter_topic_and_good_ones_are_all_counted(e
             PROCESSING_TIMEOUT_S,
             f"{wanted} dead letters",
         )
-        wait_until(
-            lambda: window_totals(bootstrap, topics.windows) == expected,
+        wait_for_totals(
+            expected,
+            lambda: window_totals(bootstrap, topics.windows),
             PROCESSING_TIMEOUT_S,
             "the good records to be counted in the windows",
         )

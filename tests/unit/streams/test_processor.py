@@ -138,3 +138,18 @@ def test_after_a_restart_ticks_still_close_links_that_send_nothing():
     assert tick(revived, now_s=2000.0).windows == []  # idle time counts from the restart
     out = tick(revived, now_s=2004.0)
     assert [w.bytes for w in windows([out])][:1] == [10]
+
+
+def test_ticks_pile_up_without_being_lost_or_repeated():
+    from streams.app import _tick_is_stale
+
+    def sent(at: float) -> bytes:
+        return json.dumps({"wall_s": at}).encode()
+
+    # a worker busy for 8 s still handles a tick sent 8 s ago
+    assert not _tick_is_stale(sent(992.0), now_s=1000.0, last_handled_s=990.0, interval_s=1.0)
+    # but not a second one in the same half interval: the backlog collapses
+    assert _tick_is_stale(sent(993.0), now_s=1000.2, last_handled_s=1000.0, interval_s=1.0)
+    # ticks left over from before a restart are dropped, and garbage too
+    assert _tick_is_stale(sent(900.0), now_s=1000.0, last_handled_s=0.0, interval_s=1.0)
+    assert _tick_is_stale(b"{", now_s=1000.0, last_handled_s=0.0, interval_s=1.0)
