@@ -63,3 +63,31 @@ def kafka_bootstrap() -> Iterator[str]:
 def topic_prefix() -> str:
     """A fresh topic prefix (and so consumer group) for one test."""
     return f"t{uuid.uuid4().hex[:12]}"
+
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real captures and datasets beside the repository (never copied into it)."""
+    if not (SHARED_DATA / "pcap").is_dir():
+        message = f"the shared data folder {SHARED_DATA} is missing"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def tshark() -> str:
+    """Path of tshark, the independent reader the capture tests compare against."""
+    import shutil
+
+    path = shutil.which("tshark")
+    if path is None:
+        message = "tshark is not installed (make sysdeps installs it)"
+        if IN_CI:
+            pytest.fail(f"CI=true and {message}")
+        pytest.skip(message)
+    return path
