@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install linkcast with its development tools
 
-sysdeps: ## install Java 17+ and Maven (for the local Kafka broker) with apt-get if missing
-	@if command -v java >/dev/null && command -v mvn >/dev/null; then exit 0; fi; \
+sysdeps: ## install Java 17+ and Maven (local Kafka broker) and tshark (capture tests) if missing
+	@if command -v java >/dev/null && command -v mvn >/dev/null && command -v tshark >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven tshark; \
 	else \
 	  echo "the local Kafka broker needs Java 17+ and Maven; install them (Debian: sudo apt-get install openjdk-17-jre-headless maven) or set LINKCAST_KAFKA_BOOTSTRAP"; exit 1; \
 	fi

@@ -4,9 +4,12 @@ import argparse
 import asyncio
 import sys
 import time
+from pathlib import Path
 
+from producers.exceptions import CaptureError
 from producers.publish import PublishSummary, publish
 from producers.simulator import DEFAULT_START_S, SimulationConfig, simulate
+from streams.schemas import TrafficClass
 from streams.settings import KafkaSettings
 from streams.topics import Topics
 
@@ -81,6 +84,89 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     add_pacing(sim)
     sim.set_defaults(func=run_simulate)
 
+    replay = commands.add_parser(
+        "replay",
+        help="publish the flows of a capture (pcap, pcapng, .gz) or a flow CSV",
+        description="Turn a capture into bidirectional flow records (or read a CICFlowMeter or "
+        "Westermo flow CSV) and publish them to <prefix>.flows with their own timestamps. "
+        "Exit code 0: all read; 3: damaged packets or rows were skipped.",
+    )
+    replay.add_argument("file", type=Path, help="a .pcap, .pcapng, .gz of either, or a .csv")
+    where = replay.add_mutually_exclusive_group()
+    where.add_argument("--link", help="link id of every record (default: the file's name)")
+    where.add_argument("--link-map", type=Path, help="JSON rules mapping VLAN/subnet/port to links")
+    replay.add_argument(
+        "--labels", type=Path, help="nDPI .out report (default: FILE.out if present)"
+    )
+    replay.add_argument(
+        "--label", type=TrafficClass, choices=list(TrafficClass), help="class of unlabelled records"
+    )
+    replay.add_argument("--idle-timeout", type=positive_float, default=15.0, help="seconds (15)")
+    replay.add_argument("--active-timeout", type=positive_float, default=30.0, help="seconds (30)")
+    replay.add_argument("--loop", type=positive_int, default=1, help="passes, each later in time")
+    replay.add_argument("--from", dest="from_s", type=start_time, help="first event time, epoch s")
+    replay.add_argument("--to", dest="to_s", type=start_time, help="end event time, epoch s")
+    add_pacing(replay)
+    replay.set_defaults(func=run_replay)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    from producers.flowmeter import MeterConfig
+    from producers.linkmap import load_link_map, single_link
+    from producers.replay import ReplaySource, ReplayStats, records_of, shaped
+
+    if not args.file.is_file():
+        raise CaptureError(f"{args.file} does not exist or is not a file")
+    settings = KafkaSettings()
+    link = args.link or _link_name(args.file)
+    source = ReplaySource(
+        path=args.file,
+        link_of=load_link_map(args.link_map) if args.link_map else single_link(link),
+        csv_link=link,
+        meter=MeterConfig(args.idle_timeout, args.active_timeout),
+        labels_path=args.labels,
+        default_label=args.label,
+    )
+    stats = ReplayStats()
+    records = shaped(
+        lambda: records_of(source, stats), loops=args.loop, from_s=args.from_s, to_s=args.to_s
+    )
+    summary = asyncio.run(
+        publish(
+            records,
+            bootstrap=settings.kafka_bootstrap,
+            topic=Topics.from_settings(settings).flows,
+            speed=None if args.max else args.speed,
+            timeout_s=settings.broker_timeout_s,
+            on_progress=_progress,
+        )
+    )
+    _clear_progress()
+    capture, rows = stats.capture, stats.csv
+    if source.is_csv:
+        print(
+            f"read {rows.rows} rows: {rows.non_ip} non-IP flows skipped, "
+            f"{rows.bad} bad rows skipped"
+        )
+        for line in rows.first_errors:
+            print(f"  {line}", file=sys.stderr)
+    else:
+        print(
+            f"read {capture.frames} frames: {capture.ip_packets} IP packets "
+            f"({capture.ip_bytes} bytes), "
+            f"{capture.non_ip} non-IP skipped, {capture.bad} bad packets skipped"
+            + (", capture truncated" if capture.truncated else "")
+        )
+    print(f"{summary.line()}; {stats.labelled} labelled")
+    return 3 if stats.skipped_bad else 0
+
+
+def _link_name(path: Path) -> str:
+    name = path.name
+    for suffix in (".gz", ".pcapng", ".pcap", ".cap", ".csv"):
+        name = name.removesuffix(suffix)
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name) or "capture"
+
 
 def run_simulate(args: argparse.Namespace) -> int:
     settings = KafkaSettings()
@@ -107,6 +193,14 @@ def run_simulate(args: argparse.Namespace) -> int:
 
 
 def _progress(summary: PublishSummary) -> None:
-    print(
-        f"  {summary.records} records, {summary.records_per_s:.0f}/s", file=sys.stderr, flush=True
-    )
+    reached = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(summary.last_ts or 0))
+    line = f"{summary.records} records, {summary.records_per_s:.0f}/s, capture time {reached}Z"
+    if sys.stderr.isatty():
+        print(f"\r  {line}   ", end="", file=sys.stderr, flush=True)
+    else:
+        print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def _clear_progress() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)

@@ -2,7 +2,9 @@
 
 Each record goes to the flows topic keyed by its link id, with its event time
 as the Kafka message timestamp. ``speed`` divides the gaps between event times:
-1.0 replays in real time, 10.0 ten times faster, None publishes at once.
+1.0 replays in real time, 10.0 ten times faster, None publishes at once. A gap
+longer than ``max_gap_s`` (a capture whose clock jumps by years) is waited out
+as ``max_gap_s``; the records keep their own timestamps.
 """
 
 import asyncio
@@ -17,6 +19,7 @@ from streams.admin import wait_for_broker
 from streams.schemas import FlowRecord
 
 FLUSH_EVERY = 5_000
+PROGRESS_EVERY_S = 0.5
 
 
 @dataclass
@@ -37,7 +40,8 @@ class PublishSummary:
         self.packets += record.packets
         if self.first_ts is None:
             self.first_ts = record.ts
-        self.last_ts = record.ts
+        if self.last_ts is None or record.ts > self.last_ts:
+            self.last_ts = record.ts
         b, p, f = self.per_link.get(record.link, (0, 0, 0))
         self.per_link[record.link] = (b + record.bytes, p + record.packets, f + 1)
 
@@ -62,6 +66,7 @@ async def publish(
     topic: str,
     speed: float | None,
     timeout_s: float = 30.0,
+    max_gap_s: float = 10.0,
     on_progress: Callable[[PublishSummary], None] | None = None,
 ) -> PublishSummary:
     """Publish ``records`` (in event-time order) and wait until Kafka has them all."""
@@ -78,12 +83,14 @@ async def publish(
     await producer.start()
     summary = PublishSummary()
     started = time.monotonic()
+    next_progress = started + PROGRESS_EVERY_S
+    replay_s = 0.0  # capture time elapsed so far, with long gaps shortened to max_gap_s
     pending: list[asyncio.Future[object]] = []
     try:
         for record in records:
-            if speed is not None and summary.first_ts is not None:
-                due = started + (record.ts - summary.first_ts) / speed
-                delay = due - time.monotonic()
+            if speed is not None and summary.last_ts is not None:
+                replay_s += min(max(0.0, record.ts - summary.last_ts), max_gap_s)
+                delay = started + replay_s / speed - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             value = record.model_dump_json(exclude_none=True).encode()
@@ -98,9 +105,12 @@ async def publish(
             summary.count(record)
             if len(pending) >= FLUSH_EVERY:
                 await _settle(pending)
-                if on_progress is not None:
-                    summary.elapsed_s = time.monotonic() - started
+            if on_progress is not None and summary.records % 256 == 0:
+                now = time.monotonic()
+                if now >= next_progress:
+                    summary.elapsed_s = now - started
                     on_progress(summary)
+                    next_progress = now + PROGRESS_EVERY_S
         await _settle(pending)
     finally:
         await producer.stop()
