@@ -25,6 +25,13 @@ TEST_BROKER_PORT = 19092
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def skip_or_fail_in_ci(reason: str) -> None:
+    """Skip locally; under CI=true a missing broker, tool or data set is a failure."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}")
+    pytest.skip(reason)
+
+
 def _docker_answers() -> bool:
     try:
         import docker
@@ -52,9 +59,7 @@ def kafka_bootstrap() -> Iterator[str]:
     try:
         started = cluster.start(timeout_s=120)
     except LauncherError as exc:
-        if IN_CI:
-            pytest.fail(f"CI=true and no Kafka broker could be started: {exc}")
-        pytest.skip(f"no Kafka broker: {exc}")
+        skip_or_fail_in_ci(f"no Kafka broker could be started: {exc}")
     yield cluster.bootstrap
     cluster.stop(started)
 
@@ -72,10 +77,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 def shared_data() -> Path:
     """The real captures and datasets beside the repository (never copied into it)."""
     if not (SHARED_DATA / "pcap").is_dir():
-        message = f"the shared data folder {SHARED_DATA} is missing"
-        if IN_CI:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+        skip_or_fail_in_ci(f"the shared data folder {SHARED_DATA} is missing")
     return SHARED_DATA
 
 
@@ -86,8 +88,5 @@ def tshark() -> str:
 
     path = shutil.which("tshark")
     if path is None:
-        message = "tshark is not installed (make sysdeps installs it)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {message}")
-        pytest.skip(message)
+        skip_or_fail_in_ci("tshark is not installed (make sysdeps installs it)")
     return path
