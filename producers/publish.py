@@ -94,14 +94,7 @@ async def publish(
                 if delay > 0:
                     await asyncio.sleep(delay)
             value = record.model_dump_json(exclude_none=True).encode()
-            pending.append(
-                await producer.send(
-                    topic,
-                    value=value,
-                    key=record.link.encode(),
-                    timestamp_ms=round(record.ts * 1000),
-                )
-            )
+            pending.append(await producer.send(topic, value=value, key=record.link.encode()))
             summary.count(record)
             if len(pending) >= FLUSH_EVERY:
                 await _settle(pending)

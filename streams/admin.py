@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.exceptions import BrokerUnavailableError, TopicMismatchError
 from streams.topics import TopicSpec
@@ -67,7 +68,8 @@ async def ensure_topics(
 
     An existing topic with a different partition count raises TopicMismatchError:
     keyed topics must agree on partitions, and silently using another layout
-    would move links between partitions.
+    would move links between partitions. An existing topic whose configs differ
+    from its spec (made by an older linkcast) gets the spec's configs.
     """
     await wait_for_broker(bootstrap, timeout_s)
     admin = AIOKafkaAdminClient(
@@ -91,16 +93,43 @@ async def ensure_topics(
                 raise TopicMismatchError(f"could not create topic {name}: error {code} {message}")
         if created:
             log.info("created topics: %s", ", ".join(created))
-        wanted = {s.name: s.partitions for s in specs if s.name in existing}
+        # Wait for every topic to show in the metadata, so that a caller that
+        # runs next (a worker, the API) finds the topics just created.
+        wanted = {s.name: s.partitions for s in specs}
         for name, have in (await _partition_counts(admin, list(wanted), timeout_s)).items():
             if have != wanted[name]:
                 raise TopicMismatchError(
                     f"topic {name} has {have} partitions but the settings ask for "
                     f"{wanted[name]}; delete the topic or set LINKCAST_PARTITIONS={have}"
                 )
+        await _align_configs(admin, [s for s in specs if s.name in existing and s.config])
         return created
     finally:
         await admin.close()
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Give existing topics the configs of their specs where they differ."""
+    if not specs:
+        return
+    described = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs]
+    )
+    have: dict[str, dict[str, str]] = {}
+    for response in described:
+        for _code, _message, _type, name, entries in response.resources:
+            have[name] = {entry[0]: entry[1] for entry in entries}
+    stale = [s for s in specs if any(have.get(s.name, {}).get(k) != v for k, v in s.config.items())]
+    if not stale:
+        return
+    responses = await admin.alter_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name, dict(s.config)) for s in stale]
+    )
+    for response in responses:
+        for code, message, _type, name in response.resources:
+            if code != 0:
+                raise TopicMismatchError(f"could not update the configs of topic {name}: {message}")
+    log.info("updated the configs of topics: %s", ", ".join(s.name for s in stale))
 
 
 async def _partition_counts(
@@ -132,18 +161,23 @@ def _topic_errors(response: object) -> list[tuple[str, int, str]]:
     return out
 
 
-async def partitions_of(bootstrap: str, topic: str, timeout_s: float = 30.0) -> int:
-    """The partition count of ``topic``; raises TopicMismatchError if it does not exist."""
+async def partitions_of(
+    bootstrap: str, topic: str, timeout_s: float = 30.0, appear_s: float = 5.0
+) -> int:
+    """The partition count of ``topic``.
+
+    Raises TopicMismatchError if the topic has not shown in the metadata within
+    ``appear_s`` (a topic created a moment ago takes a little while to show).
+    """
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
     await admin.start()
     try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    if described["error_code"] != 0 or not described["partitions"]:
+        return (await _partition_counts(admin, [topic], appear_s))[topic]
+    except TopicMismatchError:
         raise TopicMismatchError(
             f"topic {topic} does not exist; create the topics with 'linkcast topics create'"
-        )
-    return len(described["partitions"])
+        ) from None
+    finally:
+        await admin.close()

@@ -70,10 +70,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         the offset it has seen) reaches the changelog at once too, and a record
         redelivered after a crash is skipped, so its outputs must not wait.
         """
-        for key, value, event_s in out.windows:
-            await windows.send(key=key, value=value, timestamp=event_s, force=True)
-        for key, value, event_s in out.link_states:
-            await link_states.send(key=key, value=value, timestamp=event_s, force=True)
+        for key, value in out.windows:
+            await windows.send(key=key, value=value, force=True)
+        for key, value in out.link_states:
+            await link_states.send(key=key, value=value, force=True)
         for dead_key, dead_value, reason in out.deadletters:
             await deadletter.send(key=dead_key, value=dead_value, force=True)
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()

@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 class Outputs:
     """Messages to publish, as (key, value) pairs of bytes, per output topic."""
 
-    windows: list[tuple[bytes, bytes, float]] = field(default_factory=list)  # + event time
-    link_states: list[tuple[bytes, bytes, float]] = field(default_factory=list)
+    windows: list[tuple[bytes, bytes]] = field(default_factory=list)
+    link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
     bins_closed: int = 0
@@ -239,7 +239,7 @@ class LinkProcessor:
                 emitted_at_s=now_s,
                 latency_s=None if b.last_arrival_s is None else max(0.0, now_s - b.last_arrival_s),
             )
-            out.windows.append((key, last.model_dump_json().encode(), b.end_s))
+            out.windows.append((key, last.model_dump_json().encode()))
         out.bins_closed += len(closed)
         self._emit_state(name, link, last, now_s, out)
 
@@ -263,8 +263,7 @@ class LinkProcessor:
             last_window=last,
             updated_at_s=now_s,
         )
-        event_s = (bins.max_ts_us or 0) / 1e6
-        out.link_states.append((name.encode(), state.model_dump_json().encode(), event_s))
+        out.link_states.append((name.encode(), state.model_dump_json().encode()))
 
     def _dead_letter(
         self,

@@ -1,8 +1,11 @@
 """Topic creation against the real broker."""
 
 import asyncio
+import dataclasses
+import time
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -10,19 +13,26 @@ from streams.admin import ensure_topics, partitions_of
 from streams.exceptions import TopicMismatchError
 from streams.settings import KafkaSettings
 from streams.topics import Topics, topic_specs
+from tests.helpers import read_topic, wait_until
 
 pytestmark = pytest.mark.kafka
 
 
-async def cleanup_policy(bootstrap: str, topic: str) -> str:
+async def topic_config(bootstrap: str, topic: str, name: str, timeout_s: float = 10.0) -> str:
+    """One config of ``topic``; a topic created a moment ago may show none for a while."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
+    deadline = time.monotonic() + timeout_s
     try:
-        (response,) = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic)]
-        )
-        entries = response.resources[0][4]
-        return next(value for name, value, *_ in entries if name == "cleanup.policy")
+        while True:
+            (response,) = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic)]
+            )
+            entries = {key: value for key, value, *_ in response.resources[0][4]}
+            if name in entries:
+                return entries[name]
+            assert time.monotonic() < deadline, f"topic {topic} shows no {name} config"
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
 
@@ -38,8 +48,32 @@ def test_topics_are_created_once_with_their_layout(kafka_bootstrap, topic_prefix
     topics = Topics(topic_prefix)
     assert asyncio.run(partitions_of(kafka_bootstrap, topics.flows)) == 3
     assert asyncio.run(partitions_of(kafka_bootstrap, topics.models)) == 1
-    assert asyncio.run(cleanup_policy(kafka_bootstrap, topics.link_state)) == "compact"
-    assert asyncio.run(cleanup_policy(kafka_bootstrap, topics.flows)) == "delete"
+    assert asyncio.run(topic_config(kafka_bootstrap, topics.link_state, "cleanup.policy")) == (
+        "compact"
+    )
+    assert asyncio.run(topic_config(kafka_bootstrap, topics.flows, "cleanup.policy")) == "delete"
+
+
+async def send_with_timestamp(bootstrap: str, topic: str, timestamp_ms: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"{}", key=b"k", timestamp_ms=timestamp_ms)
+    finally:
+        await producer.stop()
+
+
+def test_messages_are_timestamped_on_arrival_so_old_event_times_survive_retention(
+    kafka_bootstrap, topic_prefix
+):
+    """A replay of an old capture must not fall to the broker's next retention check."""
+    settings = KafkaSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    asyncio.run(ensure_topics(kafka_bootstrap, topic_specs(settings)))
+    before_ms = time.time() * 1000
+    windows = Topics(topic_prefix).windows
+    asyncio.run(send_with_timestamp(kafka_bootstrap, windows, timestamp_ms=978_307_200_000))
+    (message,) = read_topic(kafka_bootstrap, windows)
+    assert message.timestamp >= before_ms - 60_000, "the producer's 2001 timestamp was kept"
 
 
 def test_a_topic_with_another_partition_count_is_refused(kafka_bootstrap, topic_prefix):
@@ -54,3 +88,23 @@ def test_a_topic_with_another_partition_count_is_refused(kafka_bootstrap, topic_
                 kafka_bootstrap, topic_specs(KafkaSettings(topic_prefix=topic_prefix, partitions=4))
             )
         )
+
+
+def test_an_existing_topic_gets_the_configs_of_its_spec(kafka_bootstrap, topic_prefix):
+    """Topics made by an older linkcast are brought up to date, not left as they were."""
+    settings = KafkaSettings(kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix)
+    old = [dataclasses.replace(s, config={}) for s in topic_specs(settings)]
+    asyncio.run(ensure_topics(kafka_bootstrap, old))
+    flows = Topics(topic_prefix).flows
+    assert asyncio.run(topic_config(kafka_bootstrap, flows, "message.timestamp.type")) == (
+        "CreateTime"
+    )
+    assert asyncio.run(ensure_topics(kafka_bootstrap, topic_specs(settings))) == []
+    wait_until(  # the broker's metadata shows a config change a moment after it is made
+        lambda: (
+            asyncio.run(topic_config(kafka_bootstrap, flows, "message.timestamp.type"))
+            == "LogAppendTime"
+        ),
+        10,
+        "the flows topic to be timestamped on arrival",
+    )

@@ -43,7 +43,7 @@ def tick(proc: LinkProcessor, now_s: float, partition: int = 0, caught_up: bool 
 
 
 def windows(outs) -> list[WindowRecord]:
-    return [WindowRecord.model_validate_json(v) for o in outs for _, v, _ in o.windows]
+    return [WindowRecord.model_validate_json(v) for o in outs for _, v in o.windows]
 
 
 def test_records_close_bins_and_publish_windows_and_link_state():
@@ -80,7 +80,7 @@ def test_a_late_record_is_dead_lettered_and_counted_on_the_link():
     assert proc.store["a"]["bins"]["late_records"] == 1
     tick(proc, now_s=2000.0)  # close everything: the late bytes must be nowhere
     assert proc.store["a"]["bins"]["total_bytes"] == 200
-    (state,) = [LinkState.model_validate_json(v) for _, v, _ in outs[-1].link_states]
+    (state,) = [LinkState.model_validate_json(v) for _, v in outs[-1].link_states]
     assert state.late_records == 1  # the API learns of the late record at once
 
 
