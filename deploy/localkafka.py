@@ -29,7 +29,8 @@ import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.exceptions import LauncherError
@@ -79,6 +80,8 @@ class LocalCluster:
     base_port: int = 9092
     name: str = "default"
     heap: str = ""
+    # Extra broker properties, e.g. a short log.retention.check.interval.ms for tests.
+    overrides: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -138,6 +141,7 @@ class LocalCluster:
             "log.retention.hours": "24",
             "log.segment.bytes": str(64 * 1024 * 1024),
         }
+        lines.update(self.overrides)
         header = "# Written by 'linkcast kafka start'; rewritten on every start.\n"
         return header + "".join(f"{k}={v}\n" for k, v in lines.items())
 

@@ -94,7 +94,14 @@ async def publish(
                 if delay > 0:
                     await asyncio.sleep(delay)
             value = record.model_dump_json(exclude_none=True).encode()
-            pending.append(await producer.send(topic, value=value, key=record.link.encode()))
+            pending.append(
+                await producer.send(
+                    topic,
+                    value=value,
+                    key=record.link.encode(),
+                    timestamp_ms=round(record.ts * 1000),  # event time, as the contract says
+                )
+            )
             summary.count(record)
             if len(pending) >= FLUSH_EVERY:
                 await _settle(pending)

@@ -27,6 +27,11 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(4, ge=1, le=1024, description="partitions of every keyed topic")
     replication: int = Field(1, ge=1, le=5, description="replication factor of every topic")
     broker_timeout_s: float = Field(30.0, gt=0, description="how long to wait for the cluster")
+    flows_retention_bytes: int = Field(
+        1 << 30,
+        ge=1 << 20,
+        description="bytes the flows topic keeps per partition (it is not limited by time)",
+    )
 
 
 class StreamSettings(KafkaSettings):

@@ -77,22 +77,23 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
     topics = Topics.from_settings(settings)
     keyed = settings.partitions
     rf = settings.replication
-    # Event time lives in the records themselves. The Kafka timestamp is the time
-    # the broker appended the message: time-based retention then counts from when
-    # data arrived, so a replay of a capture from years ago is not deleted by the
-    # broker's next retention check, whatever timestamp its producer set.
-    appended = {"message.timestamp.type": "LogAppendTime"}
-    kept = MappingProxyType(appended)
-    compacted = MappingProxyType({**appended, "cleanup.policy": "compact"})
-    one_hour = MappingProxyType({**appended, "retention.ms": str(60 * 60 * 1000)})
+    compacted = MappingProxyType({"cleanup.policy": "compact"})
+    one_hour = MappingProxyType({"retention.ms": str(60 * 60 * 1000)})
+    # Flows carry their event time as the Kafka timestamp (a replay of a 2019
+    # capture says 2019). Retention by time would count from those timestamps and
+    # delete a replay at the broker's next check, so flows are kept by size.
+    by_size = MappingProxyType(
+        {"retention.ms": "-1", "retention.bytes": str(settings.flows_retention_bytes)}
+    )
     return [
-        TopicSpec(topics.flows, keyed, rf, kept),
-        TopicSpec(topics.windows, keyed, rf, kept),
-        TopicSpec(topics.classifications, keyed, rf, kept),
-        TopicSpec(topics.forecasts, keyed, rf, kept),
-        TopicSpec(topics.alerts, keyed, rf, kept),
+        # The worker's outputs are stamped with processing time, when they were made.
+        TopicSpec(topics.flows, keyed, rf, by_size),
+        TopicSpec(topics.windows, keyed, rf),
+        TopicSpec(topics.classifications, keyed, rf),
+        TopicSpec(topics.forecasts, keyed, rf),
+        TopicSpec(topics.alerts, keyed, rf),
         TopicSpec(topics.link_state, keyed, rf, compacted),
-        TopicSpec(topics.deadletter, keyed, rf, kept),
+        TopicSpec(topics.deadletter, keyed, rf),
         # One partition: model announcements are few and must stay in order.
         TopicSpec(topics.models, 1, rf, compacted),
         TopicSpec(topics.ticks, keyed, rf, one_hour),

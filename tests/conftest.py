@@ -55,7 +55,14 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer("apache/kafka:4.1.1").with_kraft() as container:
             yield container.get_bootstrap_server()
         return
-    cluster = LocalCluster(REPO / ".linkcast", base_port=TEST_BROKER_PORT, name="test")
+    cluster = LocalCluster(
+        REPO / ".linkcast",
+        base_port=TEST_BROKER_PORT,
+        name="test",
+        # Check retention every second instead of every five minutes, so that a
+        # topic that deletes what it should keep fails its test at once.
+        overrides={"log.retention.check.interval.ms": "1000"},
+    )
     try:
         started = cluster.start(timeout_s=120)
     except LauncherError as exc:

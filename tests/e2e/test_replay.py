@@ -45,15 +45,14 @@ def test_replay_at_speed_and_at_max_publish_the_same_records(
             in done.stdout
         )
         messages = read_topic(kafka_bootstrap, Topics(prefix).flows)
-        # Kafka timestamps are arrival times (the topics use LogAppendTime); event
-        # time is the records' own ``ts``, so keys and values are what must match.
-        published[mode[0]] = [(m.key, m.value) for m in messages]
+        published[mode[0]] = [(m.key, m.value, m.timestamp) for m in messages]
     paced, unpaced = published["--speed"], published["--max"]
     assert paced == unpaced
-    records = [json.loads(value) for _, value in unpaced]
+    records = [json.loads(value) for _, value, _ in unpaced]
     assert sum(r["bytes"] for r in records) == 2630315
     assert sum(r["packets"] for r in records) == 7451
-    assert all(key == b"lab" for key, _ in unpaced)
+    assert all(key == b"lab" for key, _, _ in unpaced)
+    assert all(ts == round(json.loads(v)["ts"] * 1000) for _, v, ts in unpaced)  # event time
 
 
 def test_a_bad_file_gets_a_clear_message_and_exit_code(kafka_bootstrap, tmp_path, topic_prefix):
