@@ -2,13 +2,20 @@
 
 import argparse
 import asyncio
+import json
 import sys
 import time
 from pathlib import Path
 
 from producers.exceptions import CaptureError
 from producers.publish import PublishSummary, publish
-from producers.simulator import DEFAULT_START_S, SimulationConfig, simulate
+from producers.simulator import (
+    DEFAULT_START_S,
+    SimulationConfig,
+    link_names,
+    simulate,
+    simulate_packets,
+)
 from streams.schemas import TrafficClass
 from streams.settings import KafkaSettings
 from streams.topics import Topics
@@ -21,6 +28,16 @@ def positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or a positive number")
     return value
 
 
@@ -61,8 +78,11 @@ def add_pacing(parser: argparse.ArgumentParser) -> None:
 def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     sim = commands.add_parser(
         "simulate",
-        help="publish simulated, labelled flow records",
-        description="Publish deterministic simulated traffic for N links to <prefix>.flows.",
+        help="publish simulated, labelled flow records (or write them as a capture)",
+        description="Publish deterministic simulated traffic for N links to <prefix>.flows: "
+        "web, streaming, bulk, interactive and DNS flows with daily and bursty shapes, and "
+        "attack episodes (SYN flood, UDP flood, port scan, brute force). With --pcap, write "
+        "the same traffic as a capture instead, with a link map beside it.",
     )
     sim.add_argument("--links", type=positive_int, default=3, help="number of links (default 3)")
     sim.add_argument(
@@ -72,7 +92,23 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
         "--rate",
         type=positive_float,
         default=200.0,
-        help="mean flow records per second (default 200)",
+        help="mean new flows per second over all links, before bursts and attacks (default 200)",
+    )
+    sim.add_argument(
+        "--attack-every",
+        type=non_negative_float,
+        default=600.0,
+        metavar="SECONDS",
+        help="mean time between attack episodes on one link; 0 for none (default 600)",
+    )
+    sim.add_argument(
+        "--no-bursts", action="store_true", help="keep each link's rate calm (no flash crowds)"
+    )
+    sim.add_argument(
+        "--pcap",
+        type=Path,
+        metavar="OUT.pcap",
+        help="write the packets to a capture (and OUT.links.json) instead of publishing",
     )
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument(
@@ -169,14 +205,18 @@ def _link_name(path: Path) -> str:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
-    settings = KafkaSettings()
     config = SimulationConfig(
         links=args.links,
         duration_s=args.duration,
         rate=args.rate,
         seed=args.seed,
         start_s=args.start,
+        attack_every_s=args.attack_every,
+        bursts=not args.no_bursts,
     )
+    if args.pcap:
+        return _simulate_to_pcap(config, args.pcap)
+    settings = KafkaSettings()
     speed = None if args.max else args.speed
     summary = asyncio.run(
         publish(
@@ -189,6 +229,24 @@ def run_simulate(args: argparse.Namespace) -> int:
         )
     )
     print(summary.line())
+    return 0
+
+
+def _simulate_to_pcap(config: SimulationConfig, path: Path) -> int:
+    from producers.pcapwriter import link_map, write_pcap
+
+    links_path = path.with_name(path.name.removesuffix(".pcap") + ".links.json")
+    started = time.monotonic()
+    written = write_pcap(path, simulate_packets(config), config.links)
+    try:
+        links_path.write_text(json.dumps(link_map(link_names(config.links)), indent=2) + "\n")
+    except OSError as exc:
+        raise CaptureError(f"cannot write {links_path}: {exc.strerror or exc}") from None
+    print(
+        f"wrote {written.packets} packets ({written.ip_bytes} IP bytes) to {path} "
+        f"in {time.monotonic() - started:.1f} s, and the link map to {links_path}"
+    )
+    print(f"replay it with: linkcast replay {path} --link-map {links_path}")
     return 0
 
 
