@@ -1,5 +1,7 @@
 """What the API answers with. Input and stream records come from streams.schemas."""
 
+from typing import Literal
+
 from pydantic import BaseModel
 
 from streams.schemas import LinkState
@@ -35,3 +37,12 @@ class LinksPage(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+class TokenAnswer(BaseModel):
+    """An access token (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: Literal["Bearer"]
+    expires_in: int
+    scope: str

@@ -1,6 +1,9 @@
 """API settings; each field reads LINKCAST_<FIELD>."""
 
-from pydantic import Field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 
 from streams.settings import KafkaSettings
 
@@ -12,3 +15,17 @@ class ApiSettings(KafkaSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     api_page_max: int = Field(1000, ge=1, le=100_000, description="most links in one answer")
     broker_check_s: float = Field(5.0, gt=0, description="how often the view checks the broker")
+    # Security. Production (the default) needs a signing key and a clients file of its
+    # own; development makes a throwaway key when none is given.
+    api_mode: Literal["production", "development"] = "production"
+    api_jwt_key: SecretStr | None = Field(None, description="HS256 signing key, >= 32 bytes")
+    api_jwt_issuer: str = Field("linkcast", min_length=1)
+    api_jwt_audience: str = Field("linkcast-api", min_length=1)
+    api_token_ttl_s: int = Field(900, ge=10, le=86_400, description="token lifetime")
+    api_clients_file: Path | None = Field(None, description="JSON file of clients and scopes")
+    api_rate_per_s: float = Field(100.0, gt=0, description="requests/s per client, sustained")
+    api_rate_burst: int = Field(200, ge=1, description="requests per client at once")
+    api_body_max_bytes: int = Field(1 << 20, ge=1024, description="largest request body")
+    api_cors_origins: list[str] = Field(
+        default_factory=list, description="origins allowed by CORS; none: CORS off"
+    )

@@ -1,17 +1,22 @@
 """`linkcast demo`: the whole pipeline on this machine, stopped cleanly on Ctrl-C or SIGTERM."""
 
 import asyncio
+import base64
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from api.auth import SCOPES, hash_secret
 from api.settings import ApiSettings
 from deploy.exceptions import LauncherError
 from deploy.localkafka import LocalCluster, port_is_free, tail
@@ -21,6 +26,29 @@ from streams.settings import KafkaSettings, StreamSettings
 from streams.topics import topic_specs
 
 READY_TIMEOUT_S = 120.0
+DEMO_CLIENT = "demo"
+
+
+def _write_clients(path: Path, client_id: str, secret: str) -> Path:
+    """The API's clients file for this run: one client with every scope, readable by us only."""
+    document = {
+        "clients": [{"id": client_id, "secret_hash": hash_secret(secret), "scopes": list(SCOPES)}]
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    path.chmod(0o600)
+    return path
+
+
+def _token(base: str, client_id: str, secret: str, scope: str) -> str:
+    """A token from the API's token endpoint (client credentials)."""
+    body = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": scope}).encode()
+    basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+    request = urllib.request.Request(
+        f"{base}/v1/token", data=body, headers={"Authorization": f"Basic {basic}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        token: str = json.loads(answer.read())["access_token"]
+    return token
 
 
 @dataclass
@@ -72,14 +100,32 @@ class Demo:
         )
         logs = self.home / "demo"
         logs.mkdir(parents=True, exist_ok=True)
+        client_secret = secrets.token_urlsafe(24)
+        clients = _write_clients(logs / "clients.json", DEMO_CLIENT, client_secret)
         self._spawn("worker", ["worker"], logs)
-        self._spawn("api", ["api"], logs)
+        self._spawn(
+            "api",
+            ["api"],
+            logs,
+            {
+                "LINKCAST_API_MODE": "development",
+                "LINKCAST_API_JWT_KEY": secrets.token_urlsafe(48),  # this run's own
+                "LINKCAST_API_CLIENTS_FILE": str(clients),
+            },
+        )
         simulate = ["simulate", "--links", str(self.links), "--rate", str(self.rate)]
         self._spawn("simulator", [*simulate, "--duration", "604800", "--start", "now"], logs)
         base = f"http://{api.api_host}:{api.api_port}"
-        self._wait_for_links(base)
+        token = self._wait_for_links(base, client_secret)
         print(
-            f"\nlinkcast is running. Open {base}/v1/links  (API docs: {base}/docs)\n"
+            f"\nlinkcast is running (development mode). Open {base}/v1/links  "
+            f"(API docs: {base}/docs)\n"
+            f"client credentials (scopes read predict admin): id {DEMO_CLIENT}, "
+            f"secret {client_secret}\n"
+            f"a read token, valid {api.api_token_ttl_s // 60} min:\n  {token}\n"
+            f'try: curl -H "Authorization: Bearer $TOKEN" {base}/v1/links\n'
+            f"new token: curl -u {DEMO_CLIENT}:{client_secret} "
+            f"-d grant_type=client_credentials {base}/v1/token\n"
             f"logs: {logs}/*.log   stop: Ctrl-C\n",
             flush=True,
         )
@@ -106,19 +152,22 @@ class Demo:
         print("starting the local Kafka broker...")
         self.started_nodes = self.cluster.start()
 
-    def _spawn(self, name: str, args: list[str], logs: Path) -> None:
+    def _spawn(
+        self, name: str, args: list[str], logs: Path, env: dict[str, str] | None = None
+    ) -> None:
         log = logs / f"{name}.log"
         # A stop signal between Popen and the append would orphan the child: hold it back.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
-            self._spawn_unblocked(name, args, log)
+            self._spawn_unblocked(name, args, log, env or {})
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
-    def _spawn_unblocked(self, name: str, args: list[str], log: Path) -> None:
+    def _spawn_unblocked(self, name: str, args: list[str], log: Path, env: dict[str, str]) -> None:
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "deploy", *args],
+                env={**os.environ, **env},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -127,8 +176,10 @@ class Demo:
         self.children.append(_Child(name, proc, log))
         print(f"started the {name} (pid {proc.pid}), log {log}")
 
-    def _wait_for_links(self, base: str) -> None:
+    def _wait_for_links(self, base: str, client_secret: str) -> str:
+        """Wait until the API shows a link; return the read token it was asked with."""
         deadline = time.monotonic() + READY_TIMEOUT_S
+        token = ""
         last = "no answer yet"
         while time.monotonic() < deadline:
             for child in self.children:
@@ -138,9 +189,13 @@ class Demo:
                         f"{tail(child.log)}"
                     )
             try:
-                with urllib.request.urlopen(f"{base}/v1/links?limit=1", timeout=2) as answer:
+                token = token or _token(base, DEMO_CLIENT, client_secret, "read")
+                request = urllib.request.Request(
+                    f"{base}/v1/links?limit=1", headers={"Authorization": f"Bearer {token}"}
+                )
+                with urllib.request.urlopen(request, timeout=2) as answer:
                     if b'"total":0' not in answer.read():
-                        return
+                        return token
                     last = "the API is ready but no link has closed a bin yet"
             except urllib.error.HTTPError as exc:
                 last = f"HTTP {exc.code}: {exc.read().decode(errors='replace')[:200]}"

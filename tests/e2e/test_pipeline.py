@@ -7,9 +7,7 @@ equal what was published, exactly.
 
 import asyncio
 import base64
-import os
-import subprocess
-import sys
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -18,19 +16,42 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from api.auth import hash_secret
 from producers.simulator import SimulationConfig, simulate
 from streams.schemas import RejectReason
 from streams.topics import Topics
-from tests.helpers import free_port, json_values, linkcast_process, read_topic, wait_until
+from tests.helpers import (
+    free_port,
+    json_values,
+    linkcast_process,
+    read_topic,
+    run_linkcast,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 PROCESSING_TIMEOUT_S = 120
 
 
+API_CLIENT, API_SECRET = "e2e", "e2e-secret-of-the-test"
+
+
 @pytest.fixture
 def env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
+    clients = tmp_path / "clients.json"
+    clients.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {"id": API_CLIENT, "secret_hash": hash_secret(API_SECRET), "scopes": ["read"]}
+                ]
+            }
+        )
+    )
     return {
+        "LINKCAST_API_JWT_KEY": "e2e-" + "k" * 40,
+        "LINKCAST_API_CLIENTS_FILE": str(clients),
         "LINKCAST_KAFKA_BOOTSTRAP": kafka_bootstrap,
         "LINKCAST_TOPIC_PREFIX": topic_prefix,
         "LINKCAST_PARTITIONS": "4",
@@ -41,14 +62,7 @@ def env(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> dict[str, st
 
 
 def linkcast(args: list[str], env: dict[str, str]) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "deploy", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    result = run_linkcast(args, env)
     assert result.returncode == 0, (
         f"linkcast {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     )
@@ -88,8 +102,19 @@ def wait_for_totals(
 
 def api_totals(base: str) -> dict[str, tuple[int, int, int]] | None:
     try:
-        page = httpx.get(f"{base}/v1/links", params={"limit": 1000}, timeout=5).json()
-    except httpx.HTTPError:
+        token = httpx.post(
+            f"{base}/v1/token",
+            data={"grant_type": "client_credentials"},
+            auth=(API_CLIENT, API_SECRET),
+            timeout=5,
+        ).json()["access_token"]
+        page = httpx.get(
+            f"{base}/v1/links",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=5,
+        ).json()
+    except (httpx.HTTPError, KeyError):
         return None
     if "links" not in page:
         return None

@@ -7,9 +7,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import ApiSettings
 from api.view import LinkStateView, Readiness
 from streams.schemas import LinkState
+from tests.unit.api.conftest import SECRETS
 
 
 class HandFedView(LinkStateView):
@@ -57,9 +57,20 @@ def view() -> HandFedView:
     return HandFedView()
 
 
+def reader_token(app_client: TestClient) -> str:
+    answer = app_client.post(
+        "/v1/token",
+        data={"grant_type": "client_credentials"},
+        auth=("reader", SECRETS["reader"]),
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["access_token"]
+
+
 @pytest.fixture
-def client(view: HandFedView):
-    with TestClient(create_app(ApiSettings(), view=view)) as test_client:
+def client(view: HandFedView, make_settings):
+    with TestClient(create_app(make_settings(), view=view)) as test_client:
+        test_client.headers["Authorization"] = f"Bearer {reader_token(test_client)}"
         yield test_client
 
 
@@ -111,11 +122,11 @@ def test_a_link_id_with_slashes_is_reachable(client, view):
     assert client.get("/v1/links/core/ge-0/0/1").json()["state"]["total_bytes"] == 5
 
 
-def test_the_default_page_respects_the_configured_maximum(view):
+def test_the_default_page_respects_the_configured_maximum(view, make_settings):
     for i in range(5):
         view.apply(f"l{i}".encode(), state(f"l{i}"))
-    settings = ApiSettings(api_page_max=3)
-    with TestClient(create_app(settings, view=view)) as small:
+    with TestClient(create_app(make_settings(api_page_max=3), view=view)) as small:
+        small.headers["Authorization"] = f"Bearer {reader_token(small)}"
         assert small.get("/v1/links").json()["limit"] == 3
         assert len(small.get("/v1/links").json()["links"]) == 3
 

@@ -36,14 +36,36 @@ def test_every_linkcast_variable_is_a_setting():
         assert not unknown, f"{name} sets variables no settings class reads: {unknown}"
 
 
+def split_volume(volume: str) -> tuple[str, str]:
+    """'source:target[:mode]' -> (source, target); a source may be '${VAR:?message}'."""
+    if volume.startswith("${"):
+        end = volume.index("}") + 1
+        source, rest = volume[:end], volume[end + 1 :]
+    else:
+        source, _, rest = volume.partition(":")
+    return source, rest.split(":")[0]
+
+
 def test_dependencies_and_volumes_are_declared():
     doc = yaml.safe_load(COMPOSE.read_text())
     names = set(doc["services"])
     for name, service in doc["services"].items():
         assert set(service.get("depends_on", {})) <= names, name
         for volume in service.get("volumes", []):
-            assert volume.split(":")[0] in doc["volumes"], f"{name}: {volume}"
+            source, _ = split_volume(volume)
+            if source.startswith(("${", "./", "/")):  # a file or folder of the host
+                continue
+            assert source in doc["volumes"], f"{name}: {volume}"
     assert linkcast_services()["worker"]["volumes"], "the worker keeps RocksDB state on a volume"
+
+
+def test_the_api_runs_in_production_mode_with_its_key_and_clients_required():
+    api = linkcast_services()["api"]
+    env = api["environment"]
+    assert "LINKCAST_API_MODE" not in env  # production is the default
+    assert env["LINKCAST_API_JWT_KEY"].startswith("${LINKCAST_API_JWT_KEY:?")
+    mounted = {target: source for source, target in map(split_volume, api["volumes"])}
+    assert mounted[env["LINKCAST_API_CLIENTS_FILE"]].startswith("${LINKCAST_API_CLIENTS_FILE:?")
 
 
 def test_the_api_port_published_is_the_one_it_listens_on():
