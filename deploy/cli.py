@@ -1,7 +1,9 @@
 """The `linkcast` command: one entry point, a subcommand per job.
 
 Each package registers its own subcommands (streams: worker, topics, schema;
-producers: simulate; api: api); this module adds the local cluster and the demo.
+producers: simulate, replay; api: api); this module adds the local cluster, the
+demo and the `bench` group, into which each package registers its benchmarks
+(producers: `bench replay`).
 """
 
 import argparse
@@ -13,6 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from api import cli as api_cli
+from producers import bench as producers_bench
 from producers import cli as producers_cli
 from streams import cli as streams_cli
 from streams.exceptions import LinkcastError
@@ -55,6 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=producers_cli.positive_float, default=200.0, help="records/s")
     demo.add_argument("--home", type=Path, default=Path(".linkcast"), help="state folder")
     demo.set_defaults(func=run_demo)
+
+    bench = commands.add_parser(
+        "bench",
+        help="measure linkcast's throughput beside a reference",
+        description="Benchmarks. Each prints its figures and, as its last line, one JSON object: "
+        '{"bench": ..., "value": ..., "unit": ..., "baseline": ..., "ratio": ...}.',
+    )
+    benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    producers_bench.register(benches)
 
     streams_cli.register(commands)
     producers_cli.register(commands)

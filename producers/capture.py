@@ -5,7 +5,8 @@ skips in a ``CaptureStats``: non-IP frames (ARP, STP, LLDP, ...), frames too
 damaged to decode, frames of link types linkcast cannot read, and IP packets
 whose timestamp is outside 1970..2100 (a clock fault). ``ip_len`` is the IP
 total length (IPv4 total length field, IPv6 40 + payload length): the IPFIX
-octetDeltaCount of the packet.
+octetDeltaCount of the packet. ``interface`` and ``interface_name`` say which
+capture interface saw the packet, as the file tells it (see producers.pcapfile).
 """
 
 import gzip
@@ -21,7 +22,7 @@ from typing import IO, cast
 import dpkt
 
 from producers.exceptions import CaptureError
-from producers.pcapfile import TruncatedCaptureError, read_pcap, read_pcapng
+from producers.pcapfile import Frame, TruncatedCaptureError, read_pcap, read_pcapng
 from streams.schemas import MAX_TS_S
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class Packet:
     ip_len: int
     tcp_flags: int
     vlan: int | None
+    interface_name: str | None = None  # pcapng if_name; None in a classic pcap
 
 
 @dataclass
@@ -116,9 +118,7 @@ def open_capture(path: Path) -> tuple[IO[bytes], str]:
     )
 
 
-def _first_frame(
-    path: Path, frames: Iterator[tuple[int, int, float, bytes]]
-) -> list[tuple[int, int, float, bytes]]:
+def _first_frame(path: Path, frames: Iterator[Frame]) -> list[Frame]:
     """The first frame, read eagerly: a file whose first link type is unknown is refused whole."""
     try:
         first = next(frames)
@@ -128,7 +128,7 @@ def _first_frame(
         raise CaptureError(
             f"{path}: the capture is damaged before its first packet: {exc}"
         ) from exc
-    linktype = LINKTYPE_RAW if first[1] in DLT_RAW_ALIASES else first[1]
+    linktype = LINKTYPE_RAW if first[2] in DLT_RAW_ALIASES else first[2]
     if linktype not in SUPPORTED:
         names = ", ".join(f"{v} ({k})" for k, v in SUPPORTED.items())
         raise CaptureError(
@@ -147,7 +147,7 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
         warned: set[int] = set()
         while True:
             try:
-                interface, linktype, ts, buf = next(frames)
+                interface, interface_name, linktype, ts, buf = next(frames)
             except StopIteration:
                 return
             except (
@@ -175,7 +175,7 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
                     )
                 stats.skip(f"unsupported link type {linktype}", bad=True)
                 continue
-            packet = _decode(ts, interface, buf, linktype, stats)
+            packet = _decode(ts, interface, interface_name, buf, linktype, stats)
             if packet is None:
                 continue
             if not 0 <= packet.ts < MAX_TS_S:
@@ -204,7 +204,12 @@ def _ppp_payload(buf: bytes) -> object:
 
 
 def _decode(
-    ts: float, interface: int, buf: bytes, linktype: int, stats: CaptureStats
+    ts: float,
+    interface: int,
+    interface_name: str | None,
+    buf: bytes,
+    linktype: int,
+    stats: CaptureStats,
 ) -> Packet | None:
     vlan = None
     try:
@@ -262,4 +267,4 @@ def _decode(
     elif isinstance(ip, dpkt.ip6.IP6) and proto in (0, 43, 44, 60):
         # IPv6 extension headers: dpkt has walked them; the transport is in ip.p
         proto = getattr(ip, "p", proto)
-    return Packet(ts, interface, src, dst, proto, sport, dport, ip_len, flags, vlan)
+    return Packet(ts, interface, src, dst, proto, sport, dport, ip_len, flags, vlan, interface_name)

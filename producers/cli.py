@@ -130,7 +130,9 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     replay.add_argument("file", type=Path, help="a .pcap, .pcapng, .gz of either, or a .csv")
     where = replay.add_mutually_exclusive_group()
     where.add_argument("--link", help="link id of every record (default: the file's name)")
-    where.add_argument("--link-map", type=Path, help="JSON rules mapping VLAN/subnet/port to links")
+    where.add_argument(
+        "--link-map", type=Path, help="JSON rules mapping interface/VLAN/subnet/port to links"
+    )
     replay.add_argument(
         "--labels", type=Path, help="nDPI .out report (default: FILE.out if present)"
     )
@@ -154,7 +156,7 @@ def run_replay(args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise CaptureError(f"{args.file} does not exist or is not a file")
     settings = KafkaSettings()
-    link = args.link or _link_name(args.file)
+    link = args.link or link_name(args.file)
     source = ReplaySource(
         path=args.file,
         link_of=load_link_map(args.link_map) if args.link_map else single_link(link),
@@ -197,7 +199,7 @@ def run_replay(args: argparse.Namespace) -> int:
     return 3 if stats.skipped_bad else 0
 
 
-def _link_name(path: Path) -> str:
+def link_name(path: Path) -> str:
     name = path.name
     for suffix in (".gz", ".pcapng", ".pcap", ".cap", ".csv"):
         name = name.removesuffix(suffix)

@@ -13,3 +13,7 @@ class CaptureError(LinkcastError):
 
 class DatasetError(LinkcastError):
     """A flow dataset (CSV) cannot be read: unknown columns, not a CSV."""
+
+
+class BenchError(LinkcastError):
+    """A benchmark cannot run: an input it cannot measure, or no baseline to measure against."""

@@ -78,12 +78,15 @@ def _format_of(
     candidates = {"CICFlowMeter": (CIC_COLUMNS, _cic), "Westermo": (WESTERMO_COLUMNS, _westermo)}
     best_missing: list[str] = []
     best_name = ""
+    best_rank = (-1, 0)
     for name, (wanted, convert) in candidates.items():
         missing = [c for c in wanted if c not in columns]
         if not missing:
             return convert
-        if not best_name or len(missing) < len(best_missing):
-            best_name, best_missing = name, missing
+        # closest: the most of its columns found, then the fewest missing
+        rank = (len(wanted) - len(missing), -len(missing))
+        if rank > best_rank:
+            best_name, best_missing, best_rank = name, missing, rank
     raise DatasetError(
         f"{path} is not a known flow CSV: closest is {best_name}, which also needs the columns "
         + ", ".join(repr(c) for c in best_missing)
@@ -108,6 +111,10 @@ def _rows(
             return
         line = reader.line_num
         stats.rows += 1
+        if None in row.values():  # csv.DictReader's filler for cells the row does not have
+            cells = sum(v is not None for v in row.values())
+            stats.reject(line, f"{cells} cells where the header has {len(reader.fieldnames or [])}")
+            continue
         try:
             record = convert(row, link)
         except (ValueError, KeyError, TypeError, ValidationError) as exc:
@@ -127,7 +134,10 @@ def _short(exc: Exception) -> str:
 
 
 def _number(row: dict[str, str], column: str) -> float:
-    value = float(row[column])
+    try:
+        value = float(row[column])
+    except ValueError:
+        raise ValueError(f"{column} is {row[column]!r}, not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{column} is {row[column]!r}")
     return value

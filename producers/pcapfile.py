@@ -13,8 +13,12 @@ interface. Each interface has its own link type and timestamp resolution
 common), so a file may mix them. dpkt's reader applies the first interface's
 to every packet; this one does not.
 
-Both yield (interface id, link type, epoch seconds, frame bytes) and raise
-TruncatedCaptureError when the file ends inside a record or block.
+Both yield a ``Frame``: (interface index, interface name, link type, epoch
+seconds, frame bytes), and raise TruncatedCaptureError when the file ends
+inside a record or block. The index counts the Interface Description Blocks of
+the current pcapng section from 0 (a new section starts again at 0); the name
+is the interface's ``if_name`` option ("eth0", "\\Device\\NPF_{...}") where the
+file gives one, else None. A classic pcap has one interface: index 0, no name.
 """
 
 import struct
@@ -24,7 +28,10 @@ from typing import IO
 
 SHB, IDB, PB_OBSOLETE, SPB, EPB = 0x0A0D0D0A, 1, 2, 3, 6
 BYTE_ORDER_MAGIC = 0x1A2B3C4D
-OPT_END, IF_TSRESOL, IF_TSOFFSET = 0, 9, 14
+OPT_END, IF_NAME, IF_TSRESOL, IF_TSOFFSET = 0, 2, 9, 14
+
+# interface index, interface name (pcapng if_name) or None, link type, epoch seconds, frame bytes
+Frame = tuple[int, str | None, int, float, bytes]
 
 
 class TruncatedCaptureError(Exception):
@@ -36,9 +43,10 @@ class _Interface:
     linktype: int
     ticks_per_s: int
     offset_s: int
+    name: str | None
 
 
-def read_pcapng(stream: IO[bytes]) -> Iterator[tuple[int, int, float, bytes]]:
+def read_pcapng(stream: IO[bytes]) -> Iterator[Frame]:
     endian = "<"
     interfaces: list[_Interface] = []
     while True:
@@ -77,7 +85,8 @@ def read_pcapng(stream: IO[bytes]) -> Iterator[tuple[int, int, float, bytes]]:
             (original,) = struct.unpack(endian + "I", body[:4])
             snap = len(body) - 4
             # no timestamp of its own: it carries none, so it gets 0 (and is then skipped as bad)
-            yield 0, interfaces[0].linktype, 0.0, body[4 : 4 + min(original, snap)]
+            first = interfaces[0]
+            yield 0, first.name, first.linktype, 0.0, body[4 : 4 + min(original, snap)]
         # other blocks (name resolution, statistics, custom) carry no packets
 
 
@@ -90,31 +99,32 @@ def _read(stream: IO[bytes], size: int) -> bytes:
 
 def _interface(body: bytes, endian: str) -> _Interface:
     linktype = struct.unpack(endian + "H", body[:2])[0]
-    ticks, offset = 1_000_000, 0
+    ticks, offset, name = 1_000_000, 0, None
     pos = 8
     while pos + 4 <= len(body):
         code, size = struct.unpack(endian + "HH", body[pos : pos + 4])
         value = body[pos + 4 : pos + 4 + size]
         if code == OPT_END:
             break
-        if code == IF_TSRESOL and size >= 1:
+        if code == IF_NAME and size >= 1:
+            name = value.rstrip(b"\0").decode("utf-8", errors="replace") or None
+        elif code == IF_TSRESOL and size >= 1:
             exponent = value[0] & 0x7F
             ticks = 2**exponent if value[0] & 0x80 else 10**exponent
         elif code == IF_TSOFFSET and size >= 8:
             offset = struct.unpack(endian + "q", value[:8])[0]
         pos += 4 + size + (-size % 4)
-    return _Interface(linktype, ticks, offset)
+    return _Interface(linktype, ticks, offset, name)
 
 
-def _packet(
-    interfaces: list[_Interface], iface: int, ticks: int, frame: bytes
-) -> tuple[int, int, float, bytes]:
+def _packet(interfaces: list[_Interface], iface: int, ticks: int, frame: bytes) -> Frame:
     if iface >= len(interfaces):
         raise TruncatedCaptureError(f"a packet names interface {iface}, which was never described")
     interface = interfaces[iface]
     seconds, rest = divmod(ticks, interface.ticks_per_s)
     return (
         iface,
+        interface.name,
         interface.linktype,
         interface.offset_s + seconds + rest / interface.ticks_per_s,
         frame,
@@ -124,7 +134,7 @@ def _packet(
 PCAP_MICRO, PCAP_NANO = 0xA1B2C3D4, 0xA1B23C4D
 
 
-def read_pcap(stream: IO[bytes]) -> Iterator[tuple[int, int, float, bytes]]:
+def read_pcap(stream: IO[bytes]) -> Iterator[Frame]:
     header = stream.read(24)
     if len(header) < 24:
         raise TruncatedCaptureError("the file ends inside the pcap header")
@@ -153,4 +163,4 @@ def read_pcap(stream: IO[bytes]) -> Iterator[tuple[int, int, float, bytes]]:
             raise TruncatedCaptureError(
                 f"the file ends inside a packet ({len(frame)} of {caplen} bytes)"
             )
-        yield 0, linktype, seconds + fraction / ticks, frame
+        yield 0, None, linktype, seconds + fraction / ticks, frame

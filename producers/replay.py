@@ -78,13 +78,19 @@ def shaped(
     from_s: float | None = None,
     to_s: float | None = None,
 ) -> Iterator[FlowRecord]:
-    """``loops`` passes of ``passes()``, each shifted after the previous, cut to [from_s, to_s)."""
+    """``loops`` passes of ``passes()``, each shifted after the previous, cut to [from_s, to_s).
+
+    Pass k (from 0) has ``ts`` and ``start`` moved forward by k * (span +
+    LOOP_GAP_S), the span being a pass's latest ``ts`` minus its earliest, so
+    every ``ts`` of a pass is later than every ``ts`` of the one before, even
+    when the file's own clock steps back. ``from_s`` (inclusive) and ``to_s``
+    (exclusive) apply to the shifted ``ts``. An empty pass ends the loop.
+    """
     shift = 0.0
     for _ in range(loops):
         first = last = None
         for record in passes():
-            if first is None:
-                first = record.ts
+            first = record.ts if first is None else min(first, record.ts)
             last = record.ts if last is None else max(last, record.ts)
             if shift:
                 record = record.model_copy(

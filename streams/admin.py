@@ -15,6 +15,7 @@ from streams.topics import TopicSpec
 log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
+_UNKNOWN_TOPIC_OR_PARTITION = 3
 
 
 async def wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]:
@@ -148,6 +149,29 @@ async def _partition_counts(
         if names:
             await asyncio.sleep(0.2)
     return counts
+
+
+async def delete_topics(
+    bootstrap: str, names: Sequence[str], timeout_s: float = 30.0
+) -> dict[str, int]:
+    """Delete the topics ``names``; return those the cluster refused, with the error code.
+
+    A topic that does not exist counts as deleted.
+    """
+    await wait_for_broker(bootstrap, timeout_s)
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        response = await admin.delete_topics(list(names))
+    finally:
+        await admin.close()
+    return {
+        name: int(code)
+        for name, code in getattr(response, "topic_error_codes", [])
+        if code not in (0, _UNKNOWN_TOPIC_OR_PARTITION)
+    }
 
 
 def _topic_errors(response: object) -> list[tuple[str, int, str]]:

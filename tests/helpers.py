@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from streams.admin import partitions_of
 
@@ -95,3 +96,29 @@ def linkcast_process(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def topic_names(bootstrap: str) -> set[str]:
+    """The names of the topics the cluster has now."""
+    return asyncio.run(_topic_names(bootstrap))
+
+
+async def _topic_names(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
+def run_linkcast(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run ``linkcast ARGS`` to the end with ``env`` added; its output is captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "deploy", *args],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

@@ -8,20 +8,13 @@ import sys
 import pytest
 
 from streams.topics import Topics
-from tests.helpers import read_topic
+from tests.helpers import read_topic, run_linkcast
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 
 def replay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "deploy", "replay", *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    return run_linkcast(["replay", *args], env)
 
 
 def test_replay_at_speed_and_at_max_publish_the_same_records(
