@@ -14,6 +14,7 @@ import itertools
 import logging
 import socket
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,10 +100,14 @@ def open_capture(path: Path) -> tuple[IO[bytes], str]:
     raw.seek(0)
     stream: IO[bytes] = raw
     if head[:2] == GZIP_MAGIC:
-        stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+        raw.close()
+        # gzip.open owns the file it opens and closes it with the stream (a GzipFile
+        # over a file object would leave that file open).
+        stream = cast(IO[bytes], gzip.open(path, "rb"))  # noqa: SIM115  # the caller closes it
         try:
             head = stream.read(4)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
+            stream.close()
             raise CaptureError(
                 f"{path} looks gzip-compressed but does not decompress: {exc}"
             ) from exc
@@ -157,6 +162,7 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
                 struct.error,
                 EOFError,
                 OSError,
+                zlib.error,  # a gzip capture whose compressed data is damaged
             ) as exc:
                 stats.truncated = True
                 log.warning(
