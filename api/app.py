@@ -232,12 +232,11 @@ def _oauth_error(
     code: int, error: str, description: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
     """An error of the token endpoint, in RFC 6749 section 5.2's shape."""
+    headers = {**(headers or {}), "Cache-Control": "no-store"}
     if code == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": 'Basic realm="linkcast"'}
+        headers["WWW-Authenticate"] = 'Basic realm="linkcast"'
     return JSONResponse(
-        {"error": error, "error_description": description},
-        status_code=code,
-        headers={**(headers or {}), "Cache-Control": "no-store"},
+        {"error": error, "error_description": description}, status_code=code, headers=headers
     )
 
 

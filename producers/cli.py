@@ -21,22 +21,26 @@ from streams.settings import KafkaSettings
 from streams.topics import Topics
 
 
-def positive_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0 or value == float("inf"):
+    if value == float("inf") or value != value:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
     return value
 
 
 def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value < float("inf"):
+    value = _finite_float(text)
+    if not value >= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be 0 or a positive number")
     return value
 

@@ -446,7 +446,6 @@ class _Model:
                 p.one(t, int(rng.integers(100, 301)), True, PSH | ACK)
                 p.one(t + rtt, int(rng.integers(60, 121)), False, PSH | ACK)
             _close(p, t + rtt + 1_000, rtt, server_first=True)
-            return p.flow(self.end_us, link, label, proto, (src, sport, e.victim, e.port))
         return p.flow(self.end_us, link, label, proto, (src, sport, e.victim, e.port))
 
 
