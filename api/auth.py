@@ -37,6 +37,7 @@ Scope = Literal["read", "predict", "admin"]
 SCOPES: tuple[Scope, ...] = ("read", "predict", "admin")
 ALGORITHM = "HS256"
 MIN_KEY_BYTES = 32
+LEEWAY_S = 5  # clock skew allowed on exp, nbf and iat
 PBKDF2_ITERATIONS = 200_000
 
 
@@ -118,6 +119,11 @@ class Principal:
 
     client_id: str
     scopes: frozenset[str]
+    expires_at_s: float = math.inf  # the token's exp claim
+
+    def valid_at(self, now_s: float) -> bool:
+        """Whether the token is still unexpired at ``now_s`` (with the verifier's leeway)."""
+        return now_s < self.expires_at_s + LEEWAY_S
 
 
 @dataclass(frozen=True)
@@ -158,7 +164,7 @@ class TokenIssuer:
                 audience=self.audience,
                 issuer=self.issuer,
                 options={"require": ["exp", "iat", "iss", "aud", "sub", "scope"]},
-                leeway=5,
+                leeway=LEEWAY_S,
             )
         except jwt.ExpiredSignatureError:
             raise TokenError("the token has expired") from None
@@ -174,10 +180,14 @@ class TokenIssuer:
             raise TokenError(f"the token has no {exc.claim!r} claim") from None
         except jwt.InvalidTokenError:
             raise TokenError("the token is malformed") from None
-        scope = claims["scope"]
-        if not isinstance(scope, str) or not isinstance(claims["sub"], str):
+        scope, exp = claims["scope"], claims["exp"]
+        if (
+            not isinstance(scope, str)
+            or not isinstance(claims["sub"], str)
+            or not isinstance(exp, int | float)
+        ):
             raise TokenError("the token's claims are malformed")
-        return Principal(claims["sub"], frozenset(scope.split()))
+        return Principal(claims["sub"], frozenset(scope.split()), float(exp))
 
 
 # ---- rate limits ----------------------------------------------------------------

@@ -15,6 +15,30 @@ class ApiSettings(KafkaSettings):
     api_port: int = Field(8000, ge=0, le=65535)
     api_page_max: int = Field(1000, ge=1, le=100_000, description="most links in one answer")
     broker_check_s: float = Field(5.0, gt=0, description="how often the view checks the broker")
+    # The materialized view: how much of the output topics it keeps and reads at start.
+    view_history_windows: int = Field(
+        60, ge=1, le=3600, description="windows kept per link for /history (the newest)"
+    )
+    view_recent_alerts: int = Field(
+        200, ge=1, le=100_000, description="alert records kept for /v1/alerts (the newest)"
+    )
+    view_lookback_s: float = Field(
+        300.0,
+        ge=0,
+        le=7 * 86_400,
+        description="how far back (by message time) the view reads windows, forecasts and "
+        "alerts at start; link-state and models are read from the beginning",
+    )
+    link_capacities_file: Path | None = Field(
+        None, description='JSON {"<link>": <capacity in bits/s>, ...}: utilisation where known'
+    )
+    # The live stream (GET /v1/stream).
+    sse_queue_max: int = Field(
+        256, ge=1, le=100_000, description="events queued per stream client; the oldest drop"
+    )
+    sse_clients_max: int = Field(100, ge=1, le=10_000, description="stream clients at once")
+    sse_heartbeat_s: float = Field(15.0, gt=0, le=300, description="idle stream keep-alive")
+    api_access_log: bool = Field(True, description="one JSON line per request on stderr")
     # Security. Production (the default) needs a signing key and a clients file of its
     # own; development makes a throwaway key when none is given.
     api_mode: Literal["production", "development"] = "production"

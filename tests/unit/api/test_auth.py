@@ -11,10 +11,17 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import AuthConfigError, RateLimiter, hash_secret, load_clients, verify_secret
 from tests.unit.api.conftest import KEY, SECRETS
-from tests.unit.api.test_routes import HandFedView
+from tests.unit.api.handfed import HandFedView
 
-GUARDED = ["/v1/links", "/v1/links/a"]
-OPEN = ["/health", "/ready"]
+GUARDED = [
+    "/v1/links",
+    "/v1/links/a",
+    "/v1/links/a/history",
+    "/v1/alerts",
+    "/v1/models",
+    "/v1/stream",
+]
+OPEN = ["/health", "/ready", "/metrics", "/"]
 
 
 @pytest.fixture

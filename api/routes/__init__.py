@@ -1,0 +1,1 @@
+"""The API's route groups: each module is ``router(ctx: ApiContext) -> APIRouter``."""

@@ -1,0 +1,125 @@
+"""A real API process builds its view from a real broker and follows every output topic.
+
+The worker does not publish forecasts, alerts or models yet, so these tests
+publish such records themselves, as the worker and the model registry will.
+"""
+
+import time
+
+import pytest
+
+from streams.schemas import (
+    Alert,
+    Forecast,
+    HorizonForecast,
+    LinkState,
+    ModelAnnouncement,
+    WindowRecord,
+)
+from streams.topics import Topics
+from tests.api_helpers import api_env, base_url, get_json, publish, token
+from tests.e2e.test_pipeline import linkcast
+from tests.helpers import linkcast_process, wait_until
+from tests.unit.api.handfed import window
+
+pytestmark = [pytest.mark.kafka]
+
+
+def window_record(link: str, end_s: float, bps: float = 800.0) -> WindowRecord:
+    return WindowRecord.model_validate_json(window(link, end_s, bps))
+
+
+def forecast_record(link: str, made_at_s: float) -> Forecast:
+    return Forecast(
+        link=link,
+        made_at_s=made_at_s,
+        horizons=[HorizonForecast(horizon_s=1.0, bps=900.0, lower_bps=700.0, upper_bps=1100.0)],
+        model_version="f-7",
+    )
+
+
+def alert_record(link: str, alert_id: str, state: str) -> Alert:
+    return Alert(
+        id=alert_id,
+        link=link,
+        state=state,  # type: ignore[arg-type]  # "raised" or "cleared"
+        severity="critical",
+        reason="attack share 80% > 50%",
+        evidence={"attack_share": 0.8},
+        ts=1000.0,
+    )
+
+
+def link_state(link: str) -> LinkState:
+    return LinkState(
+        link=link,
+        event_time_s=1000.0,
+        watermark_s=998.0,
+        bins_closed=1,
+        total_bytes=100,
+        total_packets=1,
+        total_flows=1,
+        late_records=0,
+        updated_at_s=time.time(),
+    )
+
+
+def test_the_view_reads_back_then_follows_windows_forecasts_alerts_and_models(
+    kafka_bootstrap, topic_prefix, tmp_path
+):
+    env = api_env(kafka_bootstrap, topic_prefix, tmp_path, LINKCAST_VIEW_LOOKBACK_S="60")
+    topics = Topics(topic_prefix)
+    base = base_url(env)
+    linkcast(["topics", "create"], env)
+    long_ago_ms = int((time.time() - 600) * 1000)
+    model = ModelAnnouncement(
+        kind="forecaster", version="f-7", path="models/f-7", metrics={"mae_bps": 12.5}
+    )
+    publish(
+        kafka_bootstrap,
+        [
+            # older than the lookback: not read back at start
+            (topics.windows, window_record("old", 10.0), "old", long_ago_ms),
+            (topics.link_state, link_state("l1"), "l1", None),
+            (topics.windows, window_record("l1", 1000.0, bps=1000.0), "l1", None),
+            (topics.forecasts, forecast_record("l1", 1000.0), "l1", None),
+            (topics.alerts, alert_record("l1", "a1", "raised"), "l1", None),
+            (topics.models, model, "forecaster", None),
+        ],
+    )
+    with linkcast_process(["api"], env, tmp_path / "api.log") as api:
+        bearer = wait_until(lambda: token(base), 60, "the API to give a token")
+        first = wait_until(
+            lambda: get_json(base, "/v1/links/l1", bearer), 60, "the view to have caught up"
+        )
+        assert first["state"]["total_bytes"] == 100
+        assert first["window"]["bin_end_s"] == 1000.0
+        assert first["forecast"]["model_version"] == "f-7"
+        assert [a["id"] for a in first["alerts"]] == ["a1"]
+        assert get_json(base, "/v1/links", bearer)["total"] == 1  # "old" was not read back
+        assert get_json(base, "/v1/models", bearer)["models"][0]["metrics"] == {"mae_bps": 12.5}
+
+        publish(
+            kafka_bootstrap,
+            [
+                (topics.windows, window_record("l1", 1001.0, bps=1000.0), "l1", None),
+                (topics.alerts, alert_record("l1", "a1", "cleared"), "l1", None),
+                (topics.forecasts, forecast_record("l2", 5.0), "l2", None),
+                (topics.link_state, None, "l1", None),  # the worker forgot l1
+            ],
+        )
+
+        def followed() -> dict | None:
+            alerts = get_json(base, "/v1/alerts", bearer)
+            l2 = get_json(base, "/v1/links/l2", bearer)
+            page = get_json(base, "/v1/links", bearer)
+            if not (alerts and l2 and page):
+                return None
+            done = not alerts["active"] and [x["link"] for x in page["links"]] == ["l2"]
+            return {"alerts": alerts, "l2": l2} if done else None
+
+        seen = wait_until(followed, 30, "the view to follow the new records")
+        assert [a["state"] for a in seen["alerts"]["recent"]] == ["cleared", "raised"]
+        assert seen["l2"]["forecast"]["made_at_s"] == 5.0
+        assert seen["l2"]["state"] is None
+        assert api.poll() is None
