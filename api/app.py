@@ -1,7 +1,9 @@
 """The FastAPI application: the view, security, middleware and the route groups put together."""
 
+import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -9,11 +11,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.accesslog import AccessLog
 from api.capacities import load_capacities
 from api.context import ApiContext
+from api.fastpath import LinkFastPath
 from api.guard import Guard
 from api.hub import Hub
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
 from api.routes import alerts, dashboard, links, model_versions, ops, stream, token
+from api.routes.links import LINK_PATH
 from api.security import Security
 from api.settings import ApiSettings
 from api.view import MaterializedView
@@ -45,6 +49,14 @@ def new_hub(settings: ApiSettings) -> Hub:
     return Hub(settings.sse_queue_max, settings.sse_clients_max)
 
 
+def _without_otel() -> dict[str, Any]:
+    """FastAPI's own OpenTelemetry off, where this FastAPI has it: /metrics and the access log
+    say what it would, and its per-request check of the global providers costs the hot path."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
+
+
 def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> FastAPI:
     """Build the API; ``view`` defaults to one following the settings' topics.
 
@@ -69,10 +81,14 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
         version="0.1.0",
         summary="Real-time per-link traffic windows, classes and forecasts",
         lifespan=lifespan,
+        **_without_otel(),
     )
     app.state.ctx = ctx
-    for make in ROUTERS:
-        app.include_router(make(ctx))
+    groups = [make(ctx) for make in ROUTERS]
+    for group in groups:
+        app.include_router(group)
+    link_route = next(r for g in groups for r in g.routes if getattr(r, "path", "") == LINK_PATH)
+    app.add_middleware(LinkFastPath, ctx=ctx, route=link_route)
     app.add_middleware(BodyLimit, max_bytes=settings.api_body_max_bytes)
     if settings.api_cors_origins:
         app.add_middleware(

@@ -25,18 +25,16 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
 def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from api.accesslog import configure_access_log
     from api.app import create_app
     from api.settings import ApiSettings
 
     settings = ApiSettings()
-    configure_access_log()
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
         port=settings.api_port,
         log_level="info",
-        access_log=False,  # linkcast.access writes one JSON line per request instead
+        access_log=False,  # api.accesslog writes one JSON line per request instead
     )
     return 0
 

@@ -24,6 +24,7 @@ from api.schemas import LinkAnswer, LinkHistory, LinksPage
 from streams.schemas import TrafficClass
 
 JSON = "application/json"
+LINK_PATH = "/v1/links/{link:path}"  # its 200 answers come from api.fastpath
 
 
 def router(ctx: ApiContext) -> APIRouter:
@@ -122,7 +123,7 @@ def router(ctx: ApiContext) -> APIRouter:
         return Response(body, media_type=JSON)
 
     @routes.get(
-        "/v1/links/{link:path}",
+        LINK_PATH,
         response_model=LinkAnswer,
         responses={**NOT_FOUND, **NOT_READY, **GUARDED},
     )
