@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from api import bench as api_bench
 from api import cli as api_cli
 from producers import bench as producers_bench
 from producers import cli as producers_cli
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     producers_bench.register(benches)
+    api_bench.register(benches)
 
     streams_cli.register(commands)
     producers_cli.register(commands)
