@@ -3,7 +3,7 @@
 Each package registers its own subcommands (streams: worker, topics, schema;
 producers: simulate, replay; api: api); this module adds the local cluster, the
 demo and the `bench` group, into which each package registers its benchmarks
-(producers: `bench replay`).
+(producers: `bench replay`, models: `bench inference`).
 """
 
 import argparse
@@ -16,9 +16,11 @@ from pydantic import ValidationError
 
 from api import bench as api_bench
 from api import cli as api_cli
+from deploy import modelcli
 from producers import bench as producers_bench
 from producers import cli as producers_cli
 from streams import cli as streams_cli
+from models.exceptions import ModelError
 from streams.exceptions import LinkcastError
 
 
@@ -69,10 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     benches = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     producers_bench.register(benches)
     api_bench.register(benches)
+    modelcli.register_bench(benches)
 
     streams_cli.register(commands)
     producers_cli.register(commands)
     api_cli.register(commands)
+    modelcli.register(commands)
     return parser
 
 
@@ -110,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
         code: int = args.func(args)
-    except LinkcastError as exc:
+    except (LinkcastError, ModelError) as exc:
         print(f"linkcast {args.command}: {exc}", file=sys.stderr)
         return 1
     except ValidationError as exc:

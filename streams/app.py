@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
 from streams.bins import BinConfig
+from streams.modelwatch import ModelFollower
 from streams.processor import LinkProcessor, Outputs
 from streams.settings import StreamSettings
 from streams.topics import Topics
@@ -54,13 +55,33 @@ def create_app(settings: StreamSettings) -> faust.App:
     link_states = raw(topics.link_state)
     deadletter = raw(topics.deadletter)
     ticks = raw(topics.ticks)
+    classifications = raw(topics.classifications)
     table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
         table,
         source_topic=topics.flows,
         idle_close_after_s=settings.idle_close_after_s,
+        classifier=_classifier(settings) if settings.classify else None,
+        emit_features=settings.classify_emit_features,
     )
+
+    def model_in_use(kind: str) -> str | None:
+        if kind == "classifier" and processor.classifier is not None:
+            return processor.classifier.version
+        return None  # the forecaster arrives with the streams issue
+
+    def use_model(kind: str, loaded: Any) -> None:
+        if kind == "classifier":
+            processor.classifier = loaded  # between two records: the agent is not running now
+
+    follower = ModelFollower(
+        settings.kafka_bootstrap, topics.models, settings.models_dir, model_in_use, use_model
+    )
+
+    @app.task
+    async def follow_models() -> None:
+        await follower.run()
 
     async def publish(out: Outputs) -> None:
         """Hand the outputs to the producer now, then store the state they came from.
@@ -70,6 +91,8 @@ def create_app(settings: StreamSettings) -> faust.App:
         the offset it has seen) reaches the changelog at once too, and a record
         redelivered after a crash is skipped, so its outputs must not wait.
         """
+        for key, value in out.classifications:
+            await classifications.send(key=key, value=value, force=True)
         for key, value in out.windows:
             await windows.send(key=key, value=value, force=True)
         for key, value in out.link_states:
@@ -138,6 +161,16 @@ def create_app(settings: StreamSettings) -> faust.App:
         return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
     return app
+
+
+def _classifier(settings: StreamSettings) -> Any:
+    """The current classifier of the registry (or the packaged one)."""
+    from models.registry import Registry
+    from models.runtime import load_classifier
+
+    classifier = load_classifier(Registry(settings.models_dir).current("classifier"))
+    log.info("classifying flows with classifier %s", classifier.version)
+    return classifier
 
 
 STALE_TICK_S = 60.0

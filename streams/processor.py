@@ -24,13 +24,29 @@ import base64
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
-from streams.schemas import DeadLetter, FlowRecord, LinkState, RejectReason, WindowRecord
+from streams.schemas import (
+    Classification,
+    DeadLetter,
+    FlowRecord,
+    LinkState,
+    RejectReason,
+    TrafficClass,
+    WindowRecord,
+)
 
 log = logging.getLogger(__name__)
+
+
+class FlowClassifier(Protocol):
+    """What the processor needs of a classifier (``models.runtime.Classifier`` is one)."""
+
+    version: str
+
+    def classify(self, records: Any) -> list[tuple[str, float]]: ...
 
 
 @dataclass
@@ -38,6 +54,7 @@ class Outputs:
     """Messages to publish, as (key, value) pairs of bytes, per output topic."""
 
     windows: list[tuple[bytes, bytes]] = field(default_factory=list)
+    classifications: list[tuple[bytes, bytes]] = field(default_factory=list)
     link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
@@ -63,8 +80,12 @@ class LinkProcessor:
         *,
         source_topic: str,
         idle_close_after_s: float,
+        classifier: FlowClassifier | None = None,
+        emit_features: bool = False,
     ) -> None:
         self.config = config
+        self.classifier = classifier
+        self.emit_features = emit_features
         self.store = store
         self.source_topic = source_topic
         self.idle_close_after_s = idle_close_after_s
@@ -118,6 +139,8 @@ class LinkProcessor:
             out.duplicates += 1  # redelivered after a restart; already in the stored state
             return out
         link.last_offset = offset
+        if self.classifier is not None:
+            out.classifications.append(self._classification(record, now_s))
         try:
             closed = link.bins.add(record.ts, record.bytes, record.packets, 1, arrival_s=now_s)
         except LateRecordError:
@@ -264,6 +287,30 @@ class LinkProcessor:
             updated_at_s=now_s,
         )
         out.link_states.append((name.encode(), state.model_dump_json().encode()))
+
+    def _classification(self, record: FlowRecord, now_s: float) -> tuple[bytes, bytes]:
+        """The class of one flow by the current classifier (the models' own feature code)."""
+        assert self.classifier is not None
+        [(cls, confidence)] = self.classifier.classify([record])
+        features = None
+        if self.emit_features:
+            from models.features import flow_features
+
+            features = flow_features(record)
+        result = Classification(
+            link=record.link,
+            ts=record.ts,
+            src=None if record.src is None else str(record.src),
+            dst=None if record.dst is None else str(record.dst),
+            sport=record.sport,
+            dport=record.dport,
+            proto=record.proto,
+            cls=TrafficClass(cls),
+            confidence=confidence,
+            model_version=self.classifier.version,
+            features=features,
+        )
+        return record.link.encode(), result.model_dump_json(exclude_none=True).encode()
 
     def _dead_letter(
         self,

@@ -170,6 +170,11 @@ class Classification(_Record):
     confidence: float = Field(ge=0, le=1)
     model_version: str
     latency_s: float | None = None
+    features: list[float] | None = Field(
+        None,
+        description="the classifier's input features (models.features.FLOW_FEATURES order); "
+        "only with LINKCAST_CLASSIFY_EMIT_FEATURES=true, for debugging",
+    )
 
 
 class HorizonForecast(_Record):

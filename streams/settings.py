@@ -32,6 +32,10 @@ class KafkaSettings(BaseSettings):
         ge=1 << 20,
         description="bytes the flows topic keeps per partition (it is not limited by time)",
     )
+    models_dir: Path = Field(
+        Path(".linkcast/models"),
+        description="model registry; without a current version, the packaged models are used",
+    )
 
 
 class StreamSettings(KafkaSettings):
@@ -52,6 +56,10 @@ class StreamSettings(KafkaSettings):
     worker_port: int = Field(6066, ge=0, le=65535, description="Faust web port (0: any)")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    classify: bool = Field(True, description="classify every flow with the current classifier")
+    classify_emit_features: bool = Field(
+        False, description="add each flow's classifier features to its classification (debugging)"
+    )
 
     @property
     def app_id(self) -> str:

@@ -1,0 +1,358 @@
+"""`linkcast train`, `linkcast evaluate`, `linkcast models` and `linkcast bench inference`.
+
+This is where the packages meet: ``producers.datasets`` gathers data from
+files and simulations, ``models`` learns, judges and records.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from producers.cli import positive_float, positive_int
+from streams.exceptions import LinkcastError
+from streams.settings import KafkaSettings
+
+DEFAULT_DATA = Path("../shared/data")
+
+
+class ModelCliError(LinkcastError):
+    """A model command that cannot run as asked."""
+
+
+def _horizons(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of bins"
+        ) from None
+    if not values or min(values) < 1 or list(values) != sorted(set(values)):
+        raise argparse.ArgumentTypeError("horizons must be increasing whole numbers of bins >= 1")
+    return values
+
+
+def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    train = commands.add_parser("train", help="train a model and add it to the registry")
+    kinds = train.add_subparsers(dest="kind", required=True, metavar="KIND")
+    c = kinds.add_parser("classifier", help="the traffic classifier (decision tree)")
+    c.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    c.add_argument("--sim-runs", type=positive_int, default=3, help="simulation runs (groups)")
+    c.add_argument("--sim-duration", type=positive_float, default=300.0, help="s per run")
+    c.add_argument("--max-depth", type=positive_int, default=14)
+    f = kinds.add_parser("forecaster", help="the LSTM bandwidth forecaster")
+    f.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
+    f.add_argument("--sim-links", type=positive_int, default=3, help="simulated links")
+    f.add_argument("--sim-duration", type=positive_float, default=1800.0, help="s of simulation")
+    f.add_argument("--epochs", type=positive_int, default=12)
+    f.add_argument("--window-bins", type=positive_int, default=60)
+    f.add_argument(
+        "--horizons", type=_horizons, default=(1, 10, 60), help="bins ahead, e.g. 1,10,60"
+    )
+    f.add_argument("--stride", type=positive_int, default=1, help="bins between training windows")
+    for p in (c, f):
+        p.add_argument("--registry", type=Path, help="registry folder (LINKCAST_MODELS_DIR)")
+        p.add_argument("--no-promote", action="store_true", help="record, do not make current")
+        p.set_defaults(func=run_train)
+
+    ev = commands.add_parser("evaluate", help="judge the current models on data they never saw")
+    kinds = ev.add_subparsers(dest="kind", required=True, metavar="KIND")
+    for kind, what in (
+        (
+            "classifier",
+            "a capture or CSV, or a folder of captures with nDPI .out files and flow CSVs",
+        ),
+        ("forecaster", "a series CSV or a folder of them"),
+    ):
+        p = kinds.add_parser(kind, help=f"evaluate the current {kind}")
+        p.add_argument("--data", type=Path, required=True, help=what)
+        p.add_argument("--registry", type=Path, help="registry folder (LINKCAST_MODELS_DIR)")
+        p.set_defaults(func=run_evaluate)
+
+    models = commands.add_parser("models", help="list, show, promote and roll back model versions")
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="every version, the current ones marked")
+    show = actions.add_parser("show", help="one version's metadata")
+    show.add_argument("kind", choices=["classifier", "forecaster"])
+    show.add_argument("version", nargs="?", help="default: the current one")
+    promote = actions.add_parser("promote", help="make a version current")
+    promote.add_argument("kind", choices=["classifier", "forecaster"])
+    promote.add_argument("version")
+    rollback = actions.add_parser("rollback", help="make the previous version current again")
+    rollback.add_argument("kind", choices=["classifier", "forecaster"])
+    announce = actions.add_parser("announce", help="tell running workers the current version")
+    announce.add_argument("kind", choices=["classifier", "forecaster"])
+    for p in actions.choices.values():
+        p.add_argument("--registry", type=Path, help="registry folder (LINKCAST_MODELS_DIR)")
+        p.set_defaults(func=run_models)
+    for p in (promote, rollback):
+        p.add_argument(
+            "--no-announce",
+            action="store_true",
+            help="change the registry only; workers pick it up when announced",
+        )
+
+
+def register_bench(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from models.bench import register
+
+    register(benches)
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from models.registry import Registry
+
+    return Registry(args.registry or KafkaSettings().models_dir)
+
+
+def _files(paths: list[Path], root: Path) -> list[str]:
+    """'relative/path sha256' of every file, for the training data's fingerprint."""
+    out = []
+    for path in paths:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        out.append(f"{path.relative_to(root) if path.is_relative_to(root) else path} {digest}")
+    return out
+
+
+def _require_data(root: Path) -> None:
+    if not root.is_dir():
+        raise ModelCliError(f"{root} is not a folder; give --data the shared data folder")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    _require_data(args.data)
+    if args.kind == "classifier":
+        from models.classifier import ClassifierParams
+        from models.training import train_classifier
+
+        data, parts = _classifier_data(args)
+        train_classifier(
+            data,
+            ClassifierParams(max_depth=args.max_depth),
+            registry,
+            parts,
+            promote=not args.no_promote,
+        )
+    else:
+        from models.forecaster import ForecasterParams
+        from models.training import train_forecaster
+
+        many, parts = _forecaster_data(args)
+        params = ForecasterParams(
+            window_bins=args.window_bins, horizons=args.horizons, epochs=args.epochs
+        )
+        train_forecaster(
+            many, params, registry, parts, promote=not args.no_promote, stride=args.stride
+        )
+    return 0
+
+
+def _classifier_data(args: argparse.Namespace) -> tuple[Any, list[str]]:
+    from producers.datasets import data_files, labelled_flows, simulated_flows
+
+    folders = [
+        args.data / p for p in ("pcap/ndpi", "pcap/attack", "flows/cicids2017", "flows/westermo")
+    ]
+    folders = [p for p in folders if p.is_dir()]
+    skipped: list[tuple[str, str]] = []
+    flows = [f for folder in folders for f in labelled_flows(folder, args.data, skipped)]
+    flows += simulated_flows(args.sim_runs, args.sim_duration)
+    for group, why in skipped:
+        print(f"skipped {group}: {why}", file=sys.stderr)
+    parts = _files([f for folder in folders for f in data_files(folder)], args.data)
+    parts.append(f"simulator runs={args.sim_runs} duration_s={args.sim_duration} seed=0")
+    return _labelled(flows), parts
+
+
+def _labelled(flows: list[Any]) -> Any:
+    import numpy as np
+
+    from models.classifier import LabelledData
+    from models.features import flow_matrix
+
+    if not flows:
+        raise ModelCliError("no labelled flows found")
+    return LabelledData(
+        flow_matrix([f.record for f in flows]),
+        np.array([str(f.record.label) for f in flows]),
+        np.array([f.group for f in flows]),
+        np.array([f.source for f in flows]),
+    )
+
+
+#: Public series used for training: (file, source name).
+TRAINING_SERIES = (
+    ("abilene_total_mbps.csv", "abilene-total"),
+    ("abilene_demands_long.csv", "abilene-demands"),
+    ("nab-ec2_network_in_257a54.csv", "nab-ec2"),
+    ("bell_labs_1router_Y.csv", "bell-labs"),
+)
+TRAINING_CAPTURES = ("pcap/mixed/westermo-right.pcap",)
+
+
+def _forecaster_data(args: argparse.Namespace) -> tuple[list[Any], list[str]]:
+    from models.seriescsv import read_series_csv
+    from producers.datasets import capture_series, simulated_series
+
+    files = [args.data / "series" / name for name, _ in TRAINING_SERIES]
+    files += [args.data / p for p in TRAINING_CAPTURES]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ModelCliError(f"training data missing: {', '.join(missing)}")
+    many = [
+        s
+        for (name, source) in TRAINING_SERIES
+        for s in read_series_csv(args.data / "series" / name, source)
+    ]
+    for path in TRAINING_CAPTURES:
+        many += [
+            s.__class__(**{**s.__dict__, "source": "westermo-1s"})
+            for s in capture_series(args.data / path)
+        ]
+    many += simulated_series(args.sim_links, args.sim_duration, seed=1)
+    parts = _files(files, args.data)
+    parts.append(f"simulator links={args.sim_links} duration_s={args.sim_duration} seed=1")
+    return many, parts
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from models.runtime import load_classifier, load_forecaster
+
+    registry = _registry(args)
+    if args.kind == "classifier":
+        import numpy as np
+
+        from models.classes import CLASSES
+        from models.classifier import class_metrics
+        from producers.datasets import labelled_flows
+
+        classifier = load_classifier(registry.current("classifier"))
+        skipped: list[tuple[str, str]] = []
+        flows = list(labelled_flows(args.data, args.data, skipped))
+        data = _labelled(flows)
+        predicted = np.array(CLASSES)[classifier.tree.proba(data.x).argmax(axis=1)]
+        result = class_metrics(data.y, predicted)
+        result |= {
+            "model_version": classifier.version,
+            "files": len(set(data.groups.tolist())),
+            "skipped_files": [g for g, _ in skipped],
+        }
+        for cls, m in result["per_class"].items():
+            print(
+                f"{cls:12s} precision {m['precision']:.3f} recall {m['recall']:.3f} "
+                f"f1 {m['f1']:.3f} support {m['support']}"
+            )
+        print(f"macro-F1 {result['macro_f1']:.3f} over {result['rows']} flows")
+    else:
+        from models.evaluation import evaluate
+        from models.seriescsv import read_series_csv
+
+        forecaster = load_forecaster(registry.current("forecaster"))
+        files = [args.data] if args.data.is_file() else sorted(args.data.glob("*.csv"))
+        if not files:
+            raise ModelCliError(f"no series CSV at {args.data}")
+        many = [s for f in files for s in read_series_csv(f)]
+        result = evaluate(
+            forecaster.engine, many, forecaster.window_bins, forecaster.horizons, "all"
+        )
+        result["model_version"] = forecaster.version
+        for source, entry in result["sources"].items():
+            print(f"{source}: {entry['windows']} windows; WAPE | sMAPE by horizon, %")
+            print(
+                f"  {'model':15s} {_fmt(entry['model']['wape'])} | {_fmt(entry['model']['smape'])}"
+            )
+            for name, b in entry["baselines"].items():
+                print(f"  {name:15s} {_fmt(b['wape'])} | {_fmt(b['smape'])}")
+        gate = result["gate"]
+        print(
+            f"model {result['score']['model']:.2f} % against {gate['best_baseline']} "
+            f"{result['score']['baselines'][gate['best_baseline']]:.2f} %"
+        )
+    print(json.dumps(result, separators=(",", ":")))
+    return 0
+
+
+def _fmt(values: list[float]) -> str:
+    return " ".join(f"{v:.2f}" for v in values)
+
+
+def run_models(args: argparse.Namespace) -> int:
+    from models.exceptions import RegistryError
+    from models.registry import KINDS
+
+    registry = _registry(args)
+    if args.action == "list":
+        for kind in KINDS:
+            try:
+                current = registry.current(kind).name
+            except RegistryError:
+                current = None
+            print(f"{kind}: current {current or 'none'}")
+            for v in registry.versions(kind):
+                mark = "*" if v.name == current else " "
+                print(f" {mark} {v.name}  {json.dumps(v.meta.get('summary', {}))}")
+    elif args.action == "show":
+        version = (
+            registry.get(args.kind, args.version) if args.version else registry.current(args.kind)
+        )
+        print(json.dumps(version.meta, indent=2))
+    elif args.action == "announce":
+        return _announce(registry.current(args.kind))
+    else:
+        if args.action == "promote":
+            version = registry.promote(args.kind, args.version)
+            print(f"{args.kind} {version.name} is current")
+        else:
+            version = registry.rollback(args.kind)
+            print(f"{args.kind} {version.name} is current again")
+        if not args.no_announce:
+            return _announce(version)
+    return 0
+
+
+def _announce(version: Any) -> int:
+    """Publish the version on the models topic, where every worker follows it."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    from streams.admin import wait_for_broker
+    from streams.schemas import ModelAnnouncement
+    from streams.topics import Topics
+
+    settings = KafkaSettings()
+    topic = Topics.from_settings(settings).models
+    message = ModelAnnouncement(
+        kind=version.kind,
+        version=version.name,
+        path=str(version.path),
+        metrics={k: float(v) for k, v in version.meta.get("summary", {}).items()},
+    )
+
+    async def send() -> None:
+        await wait_for_broker(settings.kafka_bootstrap, min(settings.broker_timeout_s, 10.0))
+        producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap, acks="all", enable_idempotence=True
+        )
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                topic, key=version.kind.encode(), value=message.model_dump_json().encode()
+            )
+        finally:
+            await producer.stop()
+
+    try:
+        asyncio.run(send())
+    except LinkcastError as exc:
+        print(
+            f"not announced ({exc}); the registry is changed: run 'linkcast models announce "
+            f"{version.kind}' once the broker is up, or restart the workers",
+            file=sys.stderr,
+        )
+        return 4
+    print(f"announced {version.kind} {version.name} on {topic}")
+    return 0

@@ -1,0 +1,136 @@
+"""Fast inference: the decision tree as flat arrays, the LSTM forward pass in numpy.
+
+Neither needs scikit-learn's or Keras' per-call machinery on the hot path
+(``model.predict()`` builds a dataset and a loop for every call). Both give
+the same numbers as the library they come from: the tree exactly (it compares
+float32 features with the same thresholds), the LSTM to within float32
+rounding (``FORECAST_TOLERANCE``, checked in tests and in ``linkcast bench
+inference``, which measures the engines side by side).
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from models.classes import CLASSES
+from models.features import flow_features, flow_matrix
+
+#: Largest absolute difference allowed between an engine's outputs and the Keras model's,
+#: in log1p(bps) units (1e-4 is a relative difference of 0.01 % in bits per second).
+FORECAST_TOLERANCE = 1e-4
+
+
+class TreeClassifier:
+    """A fitted decision tree as arrays; ``proba`` columns follow ``CLASSES``."""
+
+    def __init__(
+        self,
+        left: np.ndarray,
+        right: np.ndarray,
+        feature: np.ndarray,
+        threshold: np.ndarray,
+        proba: np.ndarray,
+    ) -> None:
+        self.left = left.astype(np.int64)
+        self.right = right.astype(np.int64)
+        self.feature = feature.astype(np.int64)
+        self.threshold = threshold.astype(np.float64)
+        self.node_proba = proba.astype(np.float64)
+        self.depth = _depth(self.left, self.right)
+        # Plain lists for the one-record path, where numpy's per-call cost dominates.
+        self._l, self._r = self.left.tolist(), self.right.tolist()
+        self._f, self._t = self.feature.tolist(), self.threshold.tolist()
+
+    @classmethod
+    def from_sklearn(cls, tree: Any) -> "TreeClassifier":
+        """From a fitted ``DecisionTreeClassifier`` whose classes are names in CLASSES."""
+        t = tree.tree_
+        value = t.value[:, 0, :]
+        totals = value.sum(axis=1, keepdims=True)
+        fractions = np.divide(value, totals, out=np.zeros_like(value), where=totals > 0)
+        proba = np.zeros((t.node_count, len(CLASSES)))
+        for column, name in enumerate(tree.classes_):
+            proba[:, CLASSES.index(str(name))] = fractions[:, column]
+        return cls(t.children_left, t.children_right, t.feature, t.threshold, proba)
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities for features (n, F) float32 -> (n, len(CLASSES))."""
+        node = np.zeros(len(x), dtype=np.int64)
+        rows = np.arange(len(x))
+        for _ in range(self.depth):
+            left = self.left[node]
+            inner = left >= 0
+            if not inner.any():
+                break
+            goes_left = x[rows, np.maximum(self.feature[node], 0)] <= self.threshold[node]
+            node = np.where(inner, np.where(goes_left, left, self.right[node]), node)
+        return self.node_proba[node]
+
+    def proba_one(self, features: Sequence[float]) -> np.ndarray:
+        """The same for one flow's features (as float32, like the batch path)."""
+        x = np.asarray(features, dtype=np.float32).tolist()
+        node = 0
+        left, right, feature, threshold = self._l, self._r, self._f, self._t
+        while left[node] >= 0:
+            node = left[node] if x[feature[node]] <= threshold[node] else right[node]
+        return self.node_proba[node]
+
+    def classify(self, records: Sequence[Any]) -> list[tuple[str, float]]:
+        """(class, confidence) of each flow record."""
+        if len(records) == 1:
+            rows = [self.proba_one(flow_features(records[0]))]
+        else:
+            rows = list(self.proba(flow_matrix(records)))
+        return [(CLASSES[int(np.argmax(p))], float(np.max(p))) for p in rows]
+
+
+def _depth(left: np.ndarray, right: np.ndarray) -> int:
+    depth, frontier = 0, [0]
+    while frontier:
+        frontier = [c for n in frontier for c in (left[n], right[n]) if c >= 0]
+        depth += 1
+    return depth
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class NumpyForecaster:
+    """The LSTM forecaster's forward pass over exported weights (``forecaster.export_weights``)."""
+
+    def __init__(self, weights: Mapping[str, np.ndarray]) -> None:
+        w = {k: np.asarray(v, dtype=np.float32) for k, v in weights.items()}
+        self.kernel, self.recurrent, self.bias = (
+            w["lstm_kernel"],
+            w["lstm_recurrent"],
+            w["lstm_bias"],
+        )
+        self.dense_w, self.dense_b = w["dense_w"], w["dense_b"]
+        self.raw_w, self.raw_b = w["raw_w"], w["raw_b"]
+        self.units = self.recurrent.shape[0]
+        self.horizons = self.raw_w.shape[1] // 3
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, T, channels) float32 -> (n, H, 3) quantile outputs, as the Keras model gives."""
+        n, steps, _ = x.shape
+        u = self.units
+        projected = x.astype(np.float32) @ self.kernel + self.bias  # every step at once
+        h = np.zeros((n, u), dtype=np.float32)
+        c = np.zeros((n, u), dtype=np.float32)
+        for t in range(steps):
+            z = projected[:, t, :] + h @ self.recurrent
+            i = _sigmoid(z[:, :u])
+            f = _sigmoid(z[:, u : 2 * u])
+            g = np.tanh(z[:, 2 * u : 3 * u])
+            o = _sigmoid(z[:, 3 * u :])
+            c = f * c + i * g
+            h = o * np.tanh(c)
+        hidden = np.maximum(h @ self.dense_w + self.dense_b, 0.0)
+        raw = hidden @ self.raw_w + self.raw_b
+        k = self.horizons
+        median = raw[:, :k]
+        below = np.logaddexp(0.0, raw[:, k : 2 * k])
+        above = np.logaddexp(0.0, raw[:, 2 * k :])
+        return np.stack([median - below, median, median + above], axis=-1)
