@@ -12,11 +12,13 @@ forged token is checked in full every time. The memory is bounded.
 import time
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import HTTPException, Request, Security, status
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import OAuth2
+from fastapi.security.utils import get_authorization_scheme_param
 
 from api.auth import Principal, TokenError, TokenIssuer, retry_after
-from api.security import Security
+from api.security import Security as ApiSecurity
 
 VERIFIED_MAX = 10_000
 
@@ -56,24 +58,42 @@ def unauthorized(reason: str) -> HTTPException:
     )
 
 
+SCOPE_MEANINGS = {
+    "read": "read links, alerts, models and the live stream",
+    "predict": "ask for predictions",
+    "admin": "operate the API",
+}
+TOKEN_URL = "/v1/token"
+
+
 class Guard:
-    def __init__(self, security: Security) -> None:
+    def __init__(self, security: ApiSecurity) -> None:
         self.tokens = VerifiedTokens(security.issuer)
         self.limiter = security.limiter
-        self.bearer = HTTPBearer(auto_error=False, description="a token from POST /v1/token")
+        # In the OpenAPI document: OAuth2 client credentials at POST /v1/token, bearer tokens.
+        self.scheme = OAuth2(
+            flows=OAuthFlows(
+                clientCredentials=OAuthFlowClientCredentials(
+                    tokenUrl=TOKEN_URL, scopes=SCOPE_MEANINGS
+                )
+            ),
+            scheme_name="OAuth2",
+            description="a bearer token from POST /v1/token (client credentials)",
+            auto_error=False,
+        )
 
     def requires(self, scope: str) -> Any:
         """A dependency: the caller's token must be valid and carry ``scope``; it returns the
         Principal. 401 without a valid token, 403 without the scope, 429 over the rate limit."""
 
         async def check(
-            request: Request,
-            credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(self.bearer)],
+            request: Request, authorization: Annotated[str | None, Security(self.scheme)]
         ) -> Principal:
-            if credentials is None:
+            kind, token = get_authorization_scheme_param(authorization)
+            if kind.lower() != "bearer" or not token:
                 raise unauthorized("a bearer token is required (get one at POST /v1/token)")
             try:
-                principal = self.tokens.verify(credentials.credentials)
+                principal = self.tokens.verify(token)
             except TokenError as exc:
                 raise unauthorized(str(exc)) from None
             request.state.client_id = principal.client_id
@@ -94,4 +114,4 @@ class Guard:
                 )
             return principal
 
-        return Depends(check)
+        return Security(check, scopes=[scope])

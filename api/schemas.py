@@ -34,6 +34,13 @@ class Problem(BaseModel):
     detail: str
 
 
+class OAuthError(BaseModel):
+    """An error of the token endpoint (RFC 6749 section 5.2)."""
+
+    error: str
+    error_description: str
+
+
 class TokenAnswer(BaseModel):
     """An access token (RFC 6749 section 5.1)."""
 

@@ -14,7 +14,7 @@ import json
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from api.context import GUARDED, NOT_FOUND, NOT_READY, ApiContext
@@ -24,6 +24,9 @@ from api.schemas import LinkAnswer, LinkHistory, LinksPage
 from streams.schemas import TrafficClass
 
 JSON = "application/json"
+LinkParam = Annotated[
+    str, Path(description="link id; it may contain '/'", examples=["link-0000", "core/ge-0/0/1"])
+]
 LINK_PATH = "/v1/links/{link:path}"  # its 200 answers come from api.fastpath
 
 
@@ -103,7 +106,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses={**NOT_FOUND, **NOT_READY, **GUARDED},
     )
     async def link_history(
-        link: str,
+        link: LinkParam,
         n: int = Query(
             min(60, history_max),
             ge=1,
@@ -127,7 +130,7 @@ def router(ctx: ApiContext) -> APIRouter:
         response_model=LinkAnswer,
         responses={**NOT_FOUND, **NOT_READY, **GUARDED},
     )
-    async def get_link(link: str) -> Response:
+    async def get_link(link: LinkParam) -> Response:
         """One link: its state, newest window, class mix, utilisation, forecast with its
         intervals, forecast error and active alerts."""
         return Response(find(link).answer_json(time.time()), media_type=JSON)

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter, Response, status
 
-from api.context import NOT_READY, ApiContext
+from api.context import ApiContext
 from api.metrics import CONTENT_TYPE
 from api.schemas import Health, Ready
 
@@ -16,7 +16,11 @@ def router(ctx: ApiContext) -> APIRouter:
         """The process is alive (it says nothing of the broker: see /ready)."""
         return Health(status="ok")
 
-    @routes.get("/ready", response_model=Ready, responses=NOT_READY)
+    @routes.get(
+        "/ready",
+        response_model=Ready,
+        responses={503: {"model": Ready, "description": "not ready; the reason says why"}},
+    )
     async def ready(response: Response) -> Ready:
         """200 when the broker answers and the view has caught up; 503 with the reason otherwise."""
         readiness = view.readiness()
@@ -27,7 +31,7 @@ def router(ctx: ApiContext) -> APIRouter:
     @routes.get(
         "/metrics",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+        responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
     )
     async def metrics() -> Response:
         """Prometheus metrics: requests, latency, the view's age and lag, stream clients, drops."""

@@ -9,7 +9,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import SCOPES, hash_secret, retry_after, verify_secret
 from api.context import ApiContext
-from api.schemas import TokenAnswer
+from api.schemas import OAuthError, Problem, TokenAnswer
 
 # Verifying against this hash costs what verifying a real client's does, so an
 # unknown client id takes as long to refuse as a wrong secret.
@@ -25,11 +25,16 @@ def router(ctx: ApiContext) -> APIRouter:
         "/v1/token",
         response_model=TokenAnswer,
         responses={
-            400: {"description": "invalid_request, unsupported_grant_type or invalid_scope"},
-            401: {"description": "invalid_client"},
-            413: {"description": "the request body is too large"},
-            429: {"description": "too many attempts; see Retry-After"},
+            400: {
+                "model": OAuthError,
+                "description": "invalid_request, unsupported_grant_type or invalid_scope",
+            },
+            401: {"model": OAuthError, "description": "invalid_client"},
+            413: {"model": Problem, "description": "the request body is too large"},
+            429: {"model": OAuthError, "description": "slow_down: too many attempts; Retry-After"},
         },
+        # HTTP Basic or client_id and client_secret in the form: Basic is one way, not a must
+        openapi_extra={"security": [{"HTTPBasic": []}, {}]},
     )
     async def token(
         basic_credentials: Annotated[HTTPBasicCredentials | None, Depends(basic)],
