@@ -1,12 +1,15 @@
 """`linkcast bench inference`: model latency per engine, for 1 and for N links in one call.
 
 Classifier: scikit-learn's ``predict_proba`` (the baseline) against the tree
-as flat arrays (``inference.TreeClassifier``), on prepared features.
+as flat arrays (``inference.TreeClassifier``: a Python walk for one flow,
+numpy for many), on prepared features.
 Forecaster: Keras ``model.predict()`` (the baseline) against a direct
-``model(x)`` call, a ``tf.function`` with a fixed input signature, the TFLite
-interpreter, and the numpy forward pass (``inference.NumpyForecaster``). Every
-engine's outputs are compared with the direct call; one that differs by more
-than ``FORECAST_TOLERANCE`` is reported as such and not counted as a winner.
+``model(x)`` call, a ``tf.function`` with a fixed input signature, the numpy
+forward pass (``inference.NumpyForecaster``) and the version's TFLite models in
+the LiteRT interpreter (``inference.LiteForecaster``, what the stream and the
+API serve with). Every engine's outputs are compared with the direct call;
+one that differs by more than ``FORECAST_TOLERANCE`` is reported as such and
+not counted as a winner.
 
 Each figure is the median of ``--repeat`` timed calls after one warm-up call.
 The ratio is the baseline's time over the fastest exact engine's: above 1,
@@ -28,9 +31,10 @@ import numpy as np
 
 from models.classes import CLASSES
 from models.features import FLOW_FEATURES, SERIES_CHANNELS
-from models.inference import FORECAST_TOLERANCE, NumpyForecaster, TreeClassifier
+from models.inference import FORECAST_TOLERANCE, TreeClassifier
 
 BENCH_DIR = Path(".linkcast") / "bench"
+CLASSIFIER_TOLERANCE = 1e-12  # probabilities; only the normalisation's rounding differs
 
 
 def register(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -57,32 +61,16 @@ def _median_s(call: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _tflite(model: Any, batch: int, shape: tuple[int, ...]) -> Callable[[np.ndarray], np.ndarray]:
-    import tensorflow as tf
-
-    spec = tf.TensorSpec((batch, *shape), tf.float32)
-    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
-    interpreter = tf.lite.Interpreter(model_content=converter.convert(), num_threads=os.cpu_count())
-    interpreter.allocate_tensors()
-    inp = interpreter.get_input_details()[0]["index"]
-    out = interpreter.get_output_details()[0]["index"]
-
-    def call(x: np.ndarray) -> np.ndarray:
-        interpreter.set_tensor(inp, x)
-        interpreter.invoke()
-        return np.asarray(interpreter.get_tensor(out))
-
-    return call
-
-
 def forecaster_figures(
-    model: Any, weights: dict[str, np.ndarray], window_bins: int, sizes: list[int], repeat: int
+    model: Any, version: Any, window_bins: int, sizes: list[int], repeat: int
 ) -> dict[str, Any]:
     import tensorflow as tf
 
     figures: dict[str, Any] = {}
-    numpy_engine = NumpyForecaster(weights)
+    from models.runtime import load_forecaster
+
+    numpy_engine = load_forecaster(version, engine="numpy").engine
+    tflite_engine = load_forecaster(version, engine="tflite").engine
     for n in sizes:
         x = np.random.default_rng(n).normal(size=(n, window_bins, len(SERIES_CHANNELS)))
         x = x.astype(np.float32)
@@ -107,11 +95,8 @@ def forecaster_figures(
             "direct_call": direct_call,
             "tf_function": tf_function,
             "numpy": numpy_engine,
+            "tflite_litert": tflite_engine,
         }
-        try:
-            engines["tflite"] = _tflite(model, n, x.shape[1:])
-        except Exception as exc:  # report why, measure the others
-            figures.setdefault("unavailable", {})["tflite"] = f"{type(exc).__name__}: {exc}"[:300]
         row = {}
         for name, engine in engines.items():
             diff = float(np.max(np.abs(engine(x) - reference)))
@@ -142,11 +127,17 @@ def classifier_figures(estimator: Any, sizes: list[int], repeat: int) -> dict[st
             if n == 1
             else functools.partial(runner.proba, x),
         }
-        exact = np.array_equal(runner.proba(x), mapped)
+        ours = runner.proba(x)
+        diff = float(np.max(np.abs(ours - mapped)))
+        same_class = bool(np.array_equal(ours.argmax(axis=1), mapped.argmax(axis=1)))
         figures[str(n)] = {
             name: {"ms": 1e3 * _median_s(call, repeat)} for name, call in engines.items()
         }
-        figures[str(n)]["tree_arrays"]["exact"] = bool(exact)
+        figures[str(n)]["tree_arrays"] |= {
+            "max_abs_diff": diff,
+            "same_class": same_class,
+            "exact": same_class and diff <= CLASSIFIER_TOLERANCE,
+        }
     return figures
 
 
@@ -166,10 +157,12 @@ def run(args: argparse.Namespace) -> int:
     sizes = [1, args.links]
     cls = classifier_figures(load_sklearn(classifier_v), sizes, args.repeat)
     keras_model = forecaster.load(str(forecaster_v.artifact("model")))
-    with np.load(forecaster_v.artifact("weights"), allow_pickle=False) as w:
-        weights = {k: w[k] for k in w.files}
     fc = forecaster_figures(
-        keras_model, weights, int(forecaster_v.meta["params"]["window_bins"]), sizes, args.repeat
+        keras_model,
+        forecaster_v,
+        int(forecaster_v.meta["params"]["window_bins"]),
+        sizes,
+        args.repeat,
     )
     for title, figures in (("classifier", cls), ("forecaster", fc)):
         for n in map(str, sizes):

@@ -23,6 +23,9 @@ from models.features import SERIES_CHANNELS
 from models.series import Windows
 
 QUANTILES = (0.1, 0.5, 0.9)
+#: Batch sizes of the TFLite models a version ships: a call runs in chunks of the
+#: largest, the last chunk padded up to the smallest that holds it.
+TFLITE_BATCHES = (1, 16, 256)
 
 
 @dataclass(frozen=True)
@@ -129,3 +132,24 @@ def export_weights(model: keras.Model) -> dict[str, np.ndarray]:
         "raw_w": raw_w,
         "raw_b": raw_b,
     }
+
+
+def export_tflite(model: keras.Model, window_bins: int, batch: int) -> bytes:
+    """The model as a TFLite flatbuffer with a fixed batch size, its weights frozen.
+
+    Fixed, because the LSTM's loop converts to builtin ops only with known
+    shapes; frozen, because with resource variables the interpreter fails to
+    read them. ``convert_variables_to_constants_v2`` is TensorFlow's own helper
+    for that.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    spec = tf.TensorSpec((batch, window_bins, len(SERIES_CHANNELS)), tf.float32)
+    concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [convert_variables_to_constants_v2(concrete)]
+    )
+    return bytes(converter.convert())

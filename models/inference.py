@@ -1,14 +1,19 @@
-"""Fast inference: the decision tree as flat arrays, the LSTM forward pass in numpy.
+"""Fast inference: the decision tree as flat arrays, the LSTM in TFLite (numpy as the reference).
 
-Neither needs scikit-learn's or Keras' per-call machinery on the hot path
-(``model.predict()`` builds a dataset and a loop for every call). Both give
-the same numbers as the library they come from: the tree exactly (it compares
-float32 features with the same thresholds), the LSTM to within float32
-rounding (``FORECAST_TOLERANCE``, checked in tests and in ``linkcast bench
-inference``, which measures the engines side by side).
+None needs scikit-learn's or Keras' per-call machinery on the hot path
+(``model.predict()`` builds a dataset and a loop for every call), and serving
+needs no TensorFlow: TFLite models run in the LiteRT interpreter
+(``ai-edge-litert``). All give the same numbers as the library they come from:
+the tree's classes exactly and its probabilities to 1e-12 (it compares the
+same float32 features with the same thresholds; only the normalisation's
+rounding differs), the LSTM to within float32 rounding
+(``FORECAST_TOLERANCE``). ``linkcast bench inference`` measures the engines
+side by side and checks those tolerances.
 """
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -134,3 +139,45 @@ class NumpyForecaster:
         below = np.logaddexp(0.0, raw[:, k : 2 * k])
         above = np.logaddexp(0.0, raw[:, 2 * k :])
         return np.stack([median - below, median, median + above], axis=-1)
+
+
+class LiteForecaster:
+    """The forecaster's TFLite models (one per fixed batch size) in the LiteRT interpreter."""
+
+    def __init__(self, models: Mapping[int, Path], num_threads: int | None = None) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.batches = sorted(models)
+        self._runs = {}
+        for batch, path in models.items():
+            interpreter = Interpreter(
+                model_path=str(path), num_threads=num_threads or os.cpu_count()
+            )
+            interpreter.allocate_tensors()
+            self._runs[batch] = (
+                interpreter,
+                interpreter.get_input_details()[0]["index"],
+                interpreter.get_output_details()[0]["index"],
+            )
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """(n, T, channels) float32 -> (n, H, 3), in chunks of the largest batch."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        parts = []
+        start, largest = 0, self.batches[-1]
+        while start < len(x):
+            rest = len(x) - start
+            batch = next((b for b in self.batches if b >= rest), largest)
+            chunk = x[start : start + batch]
+            if len(chunk) < batch:
+                chunk = np.concatenate(
+                    [chunk, np.zeros((batch - len(chunk), *x.shape[1:]), np.float32)]
+                )
+            interpreter, inp, out = self._runs[batch]
+            interpreter.set_tensor(inp, chunk)
+            interpreter.invoke()
+            parts.append(interpreter.get_tensor(out)[: min(batch, rest)].copy())
+            start += batch
+        if not parts:
+            return np.zeros((0, 0, 3), dtype=np.float32)
+        return np.concatenate(parts)

@@ -1,8 +1,9 @@
 """The current models, loaded for serving: what the stream and the API call.
 
-Both load from plain arrays (``.npz`` with ``allow_pickle=False``) after the
-registry has verified their sha256 and feature schema; neither imports
-TensorFlow or unpickles anything.
+Both load after the registry has verified their sha256 and feature schema:
+the tree from plain arrays (``.npz`` with ``allow_pickle=False``), the
+forecaster from TFLite flatbuffers run by LiteRT (or its ``.npz`` weights in
+numpy). Neither imports TensorFlow or unpickles anything.
 """
 
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from models.features import series_inputs, to_bps
-from models.inference import NumpyForecaster, TreeClassifier
+from models.inference import LiteForecaster, NumpyForecaster, TreeClassifier
 from models.registry import Registry, Version
 
 #: The only non-default type a linkcast classifier's skops file may hold.
@@ -42,7 +43,7 @@ class Forecaster:
     """The current forecaster: multi-horizon bandwidth with an 80 % interval."""
 
     version: str
-    engine: NumpyForecaster
+    engine: "NumpyForecaster | LiteForecaster"
     window_bins: int
     horizons: tuple[int, ...]  # in bins
     metrics: dict[str, float] = field(default_factory=dict)
@@ -71,12 +72,24 @@ def load_classifier(version: Version) -> Classifier:
     return Classifier(version.name, tree, _summary(version))
 
 
-def load_forecaster(version: Version) -> Forecaster:
+def load_forecaster(version: Version, engine: str = "tflite") -> Forecaster:
+    """The version's forecaster, run by TFLite (the fastest, see ``linkcast bench inference``).
+
+    ``engine="numpy"``, or a version without TFLite models, runs the numpy
+    forward pass instead: the same numbers, slower.
+    """
     version.check_schema()
     params = version.meta["params"]
+    tflite = {int(role.removeprefix("tflite_b")): role for role in version.meta["artifacts"]
+              if role.startswith("tflite_b")}  # fmt: skip
+    runner: NumpyForecaster | LiteForecaster
+    if engine == "tflite" and tflite:
+        runner = LiteForecaster({b: version.artifact(role) for b, role in tflite.items()})
+    else:
+        runner = NumpyForecaster(_arrays(version.artifact("weights")))
     return Forecaster(
         version.name,
-        NumpyForecaster(_arrays(version.artifact("weights"))),
+        runner,
         int(params["window_bins"]),
         tuple(int(h) for h in params["horizons"]),
         _summary(version),

@@ -142,6 +142,8 @@ def train_forecaster(
     folder = _new_folder(registry, "forecaster")
     model.save(folder / "model.keras")
     _save_arrays(folder / "weights.npz", weights)
+    for batch in forecaster.TFLITE_BATCHES:
+        (folder / f"model-b{batch}.tflite").write_bytes(forecaster.export_tflite(model, t, batch))
     (folder / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     gate = report["gate"]
     summary = {
@@ -158,6 +160,7 @@ def train_forecaster(
                 "model": "model.keras",
                 "weights": "weights.npz",
                 "report": "report.json",
+                **{f"tflite_b{b}": f"model-b{b}.tflite" for b in forecaster.TFLITE_BATCHES},
             },
             "params": params.as_dict(),
             "data_fingerprint": fingerprint(data_parts),
