@@ -3,6 +3,7 @@ and publishing output records straight to the broker (as the worker and models w
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -68,8 +69,11 @@ Message = tuple[str, BaseModel | None, str, int | None]  # topic, record, key, t
 
 
 def publish(bootstrap: str, messages: list[Message]) -> None:
-    """Send each record (None: a tombstone) keyed by its link, in order, and wait for acks."""
-    asyncio.run(_publish(bootstrap, messages))
+    """Send each record (None: a tombstone) keyed by its link, in order, and wait for acks.
+
+    In a thread of its own: a caller may have an event loop running (Playwright's has)."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, _publish(bootstrap, messages)).result()
 
 
 async def _publish(bootstrap: str, messages: list[Message]) -> None:

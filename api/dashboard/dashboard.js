@@ -3,7 +3,7 @@
 // read with fetch() because EventSource cannot send an Authorization header.
 "use strict";
 (() => {
-  const HISTORY = 120;
+  const HISTORY = 60; // windows kept per link in the chart
   const REFRESH_MS = 10000;
   const $ = (id) => document.getElementById(id);
 
@@ -85,7 +85,7 @@
 
   async function select(link) {
     selected = link;
-    const h = await api(`/v1/links/${encodePath(link)}/history?n=${HISTORY}`).catch(() => null);
+    const h = await api(`/v1/links/${encodePath(link)}/history`).catch(() => null);  // the API's default n
     if (h) history.set(link, h.windows);
     await loadLink(link);
     renderLinks();
@@ -317,15 +317,19 @@
     for (const t of [t0, now, t1]) g.fillText(`${t === now ? "last bin" : fmtSigned(t - now)}`, Math.min(x(t), cssW - 60), cssH - 8);
     if (horizons.length) {
       const pts = [...horizons].sort((a, b) => a.horizon_s - b.horizon_s);
-      const base = { t: forecast.made_at_s, v: windows.length ? windows[windows.length - 1].bps : pts[0].bps };
+      // The forecast starts from the bin it was made at, when the chart still has that bin.
+      const made = windows.find((w) => Math.abs(w.bin_end_s - forecast.made_at_s) < 1e-3);
+      const head = made ? [{ t: forecast.made_at_s, v: made.bps }] : [];
+      const at = (h) => forecast.made_at_s + h.horizon_s;
+      const band = [...head, ...pts.map((h) => ({ t: at(h), v: h.upper_bps })),
+        ...[...pts].reverse().map((h) => ({ t: at(h), v: h.lower_bps })), ...head];
       g.fillStyle = "rgba(230, 126, 34, 0.22)";
-      g.beginPath(); g.moveTo(x(base.t), y(base.v));
-      for (const h of pts) g.lineTo(x(forecast.made_at_s + h.horizon_s), y(h.upper_bps));
-      for (const h of [...pts].reverse()) g.lineTo(x(forecast.made_at_s + h.horizon_s), y(h.lower_bps));
+      g.beginPath();
+      band.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p.v)) : g.moveTo(x(p.t), y(p.v))));
       g.closePath(); g.fill();
-      line(g, [base, ...pts.map((h) => ({ t: forecast.made_at_s + h.horizon_s, v: h.bps }))], x, y, "#e67e22", [5, 4]);
+      line(g, [...head, ...pts.map((h) => ({ t: at(h), v: h.bps }))], x, y, "#e67e22", [5, 4]);
       g.fillStyle = "#e67e22";
-      for (const h of pts) { g.beginPath(); g.arc(x(forecast.made_at_s + h.horizon_s), y(h.bps), 3, 0, 7); g.fill(); }
+      for (const h of pts) { g.beginPath(); g.arc(x(at(h)), y(h.bps), 3, 0, 7); g.fill(); }
     }
     line(g, windows.map((w) => ({ t: w.bin_end_s, v: w.window_bps })), x, y, "#27ae60", [2, 3]);
     line(g, windows.map((w) => ({ t: w.bin_end_s, v: w.bps })), x, y, "#2c6fbb", []);
