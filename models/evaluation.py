@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from models.baselines import baseline_forecasts
+from models.baselines import baseline_forecasts, season_bins
 from models.features import to_bps
 from models.metrics import coverage, errors
 from models.series import Series, origins, windows
@@ -36,9 +36,12 @@ def _per_series(
     stride: int,
 ) -> dict[str, np.ndarray] | None:
     at = origins(len(s), window_bins, max(horizons), stretch, stride)
+    season = season_bins(s)
+    if season is not None and np.any(at >= season):
+        at = at[at >= season]  # the same windows for every forecast, seasonal naive included
     if len(at) == 0:
         return None
-    w = windows([s], window_bins, horizons, stretch, stride)
+    w = windows([s], window_bins, horizons, ends=[at])
     bps = to_bps(predict(w.x), w.level)
     out = {"actual": w.actual, "lower": bps[:, :, 0], "model": bps[:, :, 1], "upper": bps[:, :, 2]}
     for name, forecast in baseline_forecasts(s, at, horizons).items():

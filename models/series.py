@@ -106,11 +106,19 @@ def windows(
     horizons: tuple[int, ...],
     stretch: str = "all",
     stride: int = 1,
+    ends: list[np.ndarray] | None = None,
 ) -> Windows:
-    """The windows of ``stretch`` of every series, ``stride`` bins apart."""
+    """The windows of ``stretch`` of every series, ``stride`` bins apart.
+
+    ``ends``, one array per series, chooses the windows' last bins instead.
+    """
     parts: list[tuple[np.ndarray, ...]] = []
     for k, s in enumerate(many):
-        at = origins(len(s), window_bins, max(horizons), stretch, stride)
+        at = (
+            ends[k]
+            if ends is not None
+            else origins(len(s), window_bins, max(horizons), stretch, stride)
+        )
         if len(at) == 0:
             continue
         span = at[:, None] + np.arange(-window_bins + 1, 1)[None, :]
