@@ -118,8 +118,8 @@ class Demo:
         base = f"http://{api.api_host}:{api.api_port}"
         token = self._wait_for_links(base, client_secret)
         print(
-            f"\nlinkcast is running (development mode). Open {base}/v1/links  "
-            f"(API docs: {base}/docs)\n"
+            f"\nlinkcast is running (development mode). Open the dashboard: {base}/  "
+            f"(API: {base}/v1/links, docs: {base}/docs)\n"
             f"client credentials (scopes read predict admin): id {DEMO_CLIENT}, "
             f"secret {client_secret}\n"
             f"a read token, valid {api.api_token_ttl_s // 60} min:\n  {token}\n"
