@@ -116,8 +116,8 @@ def api_totals(base: str) -> dict[str, tuple[int, int, int]] | None:
         ).json()
     except (httpx.HTTPError, KeyError):
         return None
-    if "links" not in page:
-        return None
+    if "links" not in page or any(s["state"] is None for s in page["links"]):
+        return None  # a link whose windows came before its first state
     return {
         s["link"]: (
             s["state"]["total_bytes"],
