@@ -16,7 +16,7 @@ from api.guard import Guard
 from api.hub import Hub
 from api.limits import BodyLimit
 from api.metrics import ApiMetrics
-from api.routes import alerts, dashboard, links, model_versions, ops, stream, token
+from api.routes import alerts, dashboard, links, model_versions, ops, predict, stream, token
 from api.routes.links import LINK_PATH
 from api.security import Security
 from api.settings import ApiSettings
@@ -30,6 +30,7 @@ ROUTERS: list[Callable[[ApiContext], APIRouter]] = [
     links.router,
     alerts.router,
     model_versions.router,
+    predict.router,
     stream.router,
     dashboard.router,
 ]
