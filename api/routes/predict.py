@@ -21,8 +21,8 @@ from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.context import GUARDED, ApiContext
-from api.schemas import Problem
 from api.predictions import Models
+from api.schemas import Problem
 from models.classes import CLASSES
 from models.registry import Registry
 from streams.schemas import MAX_TS_S, FlowRecord, HorizonForecast, TrafficClass
