@@ -33,6 +33,14 @@ demo: sysdeps $(STAMP) ## run it all: local broker, worker, API, simulated traff
 test: sysdeps $(STAMP) ## run every test (starts a local Kafka broker for the session)
 	$(BIN)/pytest
 
+train: $(STAMP) ## retrain both models on ../shared/data into the registry (LINKCAST_MODELS_DIR); about 15 min on 2 cores
+	$(BIN)/linkcast train classifier
+	$(BIN)/linkcast train forecaster
+
+bench: sysdeps $(STAMP) ## model inference and API benchmarks (bench replay needs a broker: see linkcast bench --help)
+	$(BIN)/linkcast bench inference
+	$(BIN)/linkcast bench api
+
 lint: $(STAMP) ## ruff check, ruff format --check and mypy; writes nothing
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,4 +58,4 @@ schema: $(STAMP) ## regenerate the published JSON Schemas in streams/schema/
 clean: ## remove .venv and .linkcast (stop the broker first)
 	rm -rf $(VENV) .linkcast .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install sysdeps demo test lint kafka kafka-stop schema clean
+.PHONY: help install sysdeps demo test train bench lint kafka kafka-stop schema clean

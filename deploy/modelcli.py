@@ -46,12 +46,12 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     f.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder")
     f.add_argument("--sim-links", type=positive_int, default=3, help="simulated links")
     f.add_argument("--sim-duration", type=positive_float, default=1800.0, help="s of simulation")
-    f.add_argument("--epochs", type=positive_int, default=12)
+    f.add_argument("--epochs", type=positive_int, default=10)
     f.add_argument("--window-bins", type=positive_int, default=60)
     f.add_argument(
         "--horizons", type=_horizons, default=(1, 10, 60), help="bins ahead, e.g. 1,10,60"
     )
-    f.add_argument("--stride", type=positive_int, default=1, help="bins between training windows")
+    f.add_argument("--stride", type=positive_int, default=3, help="bins between training windows")
     for p in (c, f):
         p.add_argument("--registry", type=Path, help="registry folder (LINKCAST_MODELS_DIR)")
         p.add_argument("--no-promote", action="store_true", help="record, do not make current")
