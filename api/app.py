@@ -1,5 +1,7 @@
 """The FastAPI application: the view, security, middleware and the route groups put together."""
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -8,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.accesslog import AccessLog
+from api.accesslog import AccessLog, LineBuffer
 from api.capacities import load_capacities
 from api.context import ApiContext
 from api.fastpath import LinkFastPath
@@ -50,6 +52,15 @@ def new_hub(settings: ApiSettings) -> Hub:
     return Hub(settings.sse_queue_max, settings.sse_clients_max)
 
 
+async def _flush_every(lines: LineBuffer | None) -> None:
+    """Write what the access log holds at least every flush_s, even when no request comes."""
+    if lines is None or lines.flush_s <= 0:
+        return
+    while True:
+        await asyncio.sleep(lines.flush_s)
+        lines.flush()
+
+
 def _without_otel() -> dict[str, Any]:
     """FastAPI's own OpenTelemetry off, where this FastAPI has it: /metrics and the access log
     say what it would, and its per-request check of the global providers costs the hot path."""
@@ -68,14 +79,21 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
     the_view = view or new_view(settings)
     metrics = ApiMetrics(the_view)
     ctx = ApiContext(settings, security, Guard(security), the_view, metrics)
+    lines = LineBuffer(settings.api_access_log_flush_s) if settings.api_access_log else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await the_view.start(settings.broker_timeout_s)
+        flusher = asyncio.create_task(_flush_every(lines), name="access-log-flush")
         try:
             yield
         finally:
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
             await the_view.stop()
+            if lines is not None:
+                lines.flush()
 
     app = FastAPI(
         title="linkcast",
@@ -100,5 +118,5 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
             expose_headers=["X-Request-ID", "Retry-After"],
         )
     # Added last, so outermost: it times and logs what every other layer does.
-    app.add_middleware(AccessLog, metrics=metrics, log_requests=settings.api_access_log)
+    app.add_middleware(AccessLog, metrics=metrics, lines=lines)
     return app

@@ -39,6 +39,9 @@ class ApiSettings(KafkaSettings):
     sse_clients_max: int = Field(100, ge=1, le=10_000, description="stream clients at once")
     sse_heartbeat_s: float = Field(15.0, gt=0, le=300, description="idle stream keep-alive")
     api_access_log: bool = Field(True, description="one JSON line per request on stderr")
+    api_access_log_flush_s: float = Field(
+        1.0, ge=0, le=60, description="access log lines are written together this often (0: each)"
+    )
     # Security. Production (the default) needs a signing key and a clients file of its
     # own; development makes a throwaway key when none is given.
     api_mode: Literal["production", "development"] = "production"

@@ -21,7 +21,7 @@ def view() -> HandFedView:
 
 @pytest.fixture
 def client(view, make_settings):
-    with TestClient(create_app(make_settings(), view=view)) as test_client:
+    with TestClient(create_app(make_settings(api_access_log_flush_s=0), view=view)) as test_client:
         answer = test_client.post(
             "/v1/token",
             data={"grant_type": "client_credentials"},
