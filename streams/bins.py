@@ -69,6 +69,7 @@ class ClosedBin:
     window_packets: int
     window_flows: int
     last_arrival_s: float | None  # processing time of the bin's last record; None if empty
+    class_mix: dict[str, tuple[int, int]] = field(default_factory=dict)  # class -> (bytes, flows)
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class _Acc:
     packets: int = 0
     flows: int = 0
     last_arrival_s: float = 0.0
+    classes: dict[str, list[int]] = field(default_factory=dict)  # class -> [bytes, flows]
 
 
 class LateRecordError(ValueError):
@@ -127,9 +129,18 @@ class LinkBins:
     # ---- updates -------------------------------------------------------
 
     def add(
-        self, ts_s: float, bytes: int, packets: int = 1, flows: int = 1, arrival_s: float = 0.0
+        self,
+        ts_s: float,
+        bytes: int,
+        packets: int = 1,
+        flows: int = 1,
+        arrival_s: float = 0.0,
+        cls: str | None = None,
     ) -> list[ClosedBin]:
         """Count a record and return the bins its watermark closes, oldest first.
+
+        ``cls``, the record's traffic class where known, adds its bytes and
+        flows to the bin's class mix.
 
         Raises LateRecordError if the record's bin has closed; the caller is
         expected to check ``is_late`` first and dead-letter the record.
@@ -146,6 +157,12 @@ class LinkBins:
         acc.packets += packets
         acc.flows += flows
         acc.last_arrival_s = max(acc.last_arrival_s, arrival_s)
+        if cls is not None:
+            mix = acc.classes.get(cls)
+            if mix is None:
+                mix = acc.classes[cls] = [0, 0]
+            mix[0] += bytes
+            mix[1] += flows
         if self.next_index is None or index < self.next_index:
             self.next_index = index
         if self.max_ts_us is None or ts_us > self.max_ts_us:
@@ -178,14 +195,22 @@ class LinkBins:
             else:
                 self.empty_run = 0
                 closed.append(
-                    self._close(index, acc.bytes, acc.packets, acc.flows, acc.last_arrival_s)
+                    self._close(
+                        index, acc.bytes, acc.packets, acc.flows, acc.last_arrival_s, acc.classes
+                    )
                 )
             index += 1
         self.next_index = index
         return closed
 
     def _close(
-        self, index: int, bytes: int, packets: int, flows: int, last_arrival_s: float | None
+        self,
+        index: int,
+        bytes: int,
+        packets: int,
+        flows: int,
+        last_arrival_s: float | None,
+        classes: dict[str, list[int]] | None = None,
     ) -> ClosedBin:
         cfg = self.config
         self.window.append((bytes, packets, flows))
@@ -210,6 +235,7 @@ class LinkBins:
             window_packets=w_packets,
             window_flows=w_flows,
             last_arrival_s=last_arrival_s,
+            class_mix={c: (b, f) for c, (b, f) in sorted((classes or {}).items())},
         )
 
     # ---- persistence ---------------------------------------------------
@@ -225,7 +251,8 @@ class LinkBins:
             "watermark_us": self.watermark_us,
             "next_index": self.next_index,
             "open": [
-                [i, a.bytes, a.packets, a.flows, a.last_arrival_s] for i, a in self.open.items()
+                [i, a.bytes, a.packets, a.flows, a.last_arrival_s, a.classes]
+                for i, a in self.open.items()
             ],
             "window": [list(w) for w in self.window],
             "empty_run": self.empty_run,
@@ -251,7 +278,7 @@ class LinkBins:
             max_ts_us=data["max_ts_us"],
             watermark_us=data["watermark_us"],
             next_index=data["next_index"],
-            open={i: _Acc(b, p, f, a) for i, b, p, f, a in data["open"]},
+            open={o[0]: _Acc(o[1], o[2], o[3], o[4], _classes(o)) for o in data["open"]},
             window=deque((b, p, f) for b, p, f in data["window"]),
             empty_run=data["empty_run"],
             bins_closed=data["bins_closed"],
@@ -260,3 +287,10 @@ class LinkBins:
             total_flows=data["total_flows"],
             late_records=data["late_records"],
         )
+
+
+def _classes(open_entry: list[Any]) -> dict[str, list[int]]:
+    """The class mix of a stored open bin (snapshots before the class mix have none)."""
+    if len(open_entry) < 6:
+        return {}
+    return {str(c): [int(b), int(f)] for c, (b, f) in open_entry[5].items()}

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
 from streams.schemas import (
+    ClassCount,
     Classification,
     DeadLetter,
     FlowRecord,
@@ -139,10 +140,14 @@ class LinkProcessor:
             out.duplicates += 1  # redelivered after a restart; already in the stored state
             return out
         link.last_offset = offset
+        cls = None
         if self.classifier is not None:
-            out.classifications.append(self._classification(record, now_s))
+            cls, classification = self._classification(record)
+            out.classifications.append(classification)
         try:
-            closed = link.bins.add(record.ts, record.bytes, record.packets, 1, arrival_s=now_s)
+            closed = link.bins.add(
+                record.ts, record.bytes, record.packets, 1, arrival_s=now_s, cls=cls
+            )
         except LateRecordError:
             watermark = (link.bins.watermark_us or 0) / 1e6
             late = Rejection(
@@ -261,6 +266,10 @@ class LinkProcessor:
                 window_bps=b.window_bytes * 8 / (b.window_bins * bin_s),
                 emitted_at_s=now_s,
                 latency_s=None if b.last_arrival_s is None else max(0.0, now_s - b.last_arrival_s),
+                class_mix={
+                    TrafficClass(c): ClassCount(bytes=nb, flows=nf)
+                    for c, (nb, nf) in b.class_mix.items()
+                },
             )
             out.windows.append((key, last.model_dump_json().encode()))
         out.bins_closed += len(closed)
@@ -288,8 +297,9 @@ class LinkProcessor:
         )
         out.link_states.append((name.encode(), state.model_dump_json().encode()))
 
-    def _classification(self, record: FlowRecord, now_s: float) -> tuple[bytes, bytes]:
-        """The class of one flow by the current classifier (the models' own feature code)."""
+    def _classification(self, record: FlowRecord) -> tuple[str, tuple[bytes, bytes]]:
+        """The class of one flow by the current classifier (the models' own feature code),
+        and the classification message to publish."""
         assert self.classifier is not None
         [(cls, confidence)] = self.classifier.classify([record])
         features = None
@@ -310,7 +320,7 @@ class LinkProcessor:
             model_version=self.classifier.version,
             features=features,
         )
-        return record.link.encode(), result.model_dump_json(exclude_none=True).encode()
+        return cls, (record.link.encode(), result.model_dump_json(exclude_none=True).encode())
 
     def _dead_letter(
         self,

@@ -84,6 +84,13 @@ class FlowRecord(_Record):
         return self
 
 
+class ClassCount(_Record):
+    """The bytes and flows of one traffic class in a bin."""
+
+    bytes: int = Field(ge=0)
+    flows: int = Field(ge=0)
+
+
 class WindowRecord(_Record):
     """A closed bin of one link and the sliding window that ends with it.
 
@@ -110,6 +117,11 @@ class WindowRecord(_Record):
     latency_s: float | None = Field(
         None,
         description="processing time from the bin's last record to its close (None: empty bin)",
+    )
+    class_mix: dict[TrafficClass, ClassCount] = Field(
+        default_factory=dict,
+        description="the bin's bytes and flows per class, as the classifier saw its flows "
+        "(empty when classification is off or the bin is empty)",
     )
 
 

@@ -189,3 +189,27 @@ def test_incremental_bins_match_the_naive_reference(records, bin_ms, late_ms, wi
     assert [(round(b.start_s * 1000) // bin_ms, b.bytes, b.window_bytes) for b in got] == expected
     assert state.late_records == late
     assert state.total_bytes == sum(b for _, b, _ in expected)
+
+
+def test_each_closed_bin_carries_its_class_mix():
+    # event time: 0.1 web 100, 0.5 dns 40, 0.7 web 10 | bin 1 empty | 2.2 bulk 5 -> watermark 0.2
+    bins = LinkBins.empty(bin_s=1.0, lateness_s=0.0, window_bins=3)
+    closed = [
+        *bins.add(0.1, 100, cls="web"),
+        *bins.add(0.5, 40, cls="dns"),
+        *bins.add(0.7, 10, cls="web"),
+        *bins.add(2.2, 5, cls="bulk"),
+    ]
+    assert [b.class_mix for b in closed] == [{"dns": (40, 1), "web": (110, 2)}, {}]
+    restored = LinkBins.from_dict(bins.to_dict(), bins.config)
+    [last] = restored.advance(3.0)
+    assert last.class_mix == {"bulk": (5, 1)}
+
+
+def test_a_snapshot_from_before_the_class_mix_still_loads():
+    bins = LinkBins.empty(bin_s=1.0, lateness_s=0.0, window_bins=3)
+    bins.add(0.5, 100)
+    old = bins.to_dict()
+    old["open"] = [entry[:5] for entry in old["open"]]
+    [closed] = LinkBins.from_dict(old, bins.config).advance(1.0)
+    assert (closed.bytes, closed.class_mix) == (100, {})

@@ -153,3 +153,49 @@ def test_ticks_pile_up_without_being_lost_or_repeated():
     # ticks left over from before a restart are dropped, and garbage too
     assert _tick_is_stale(sent(900.0), now_s=1000.0, last_handled_s=0.0, interval_s=1.0)
     assert _tick_is_stale(b"{", now_s=1000.0, last_handled_s=0.0, interval_s=1.0)
+
+
+class ByPort:
+    """A stand-in classifier with the interface the processor needs: DNS by port, else web."""
+
+    version = "by-port-1"
+
+    def classify(self, records):
+        return [("dns" if r.dport == 53 else "web", 0.9) for r in records]
+
+
+def test_flows_are_classified_and_bins_carry_the_class_mix():
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 10),
+        {},
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        classifier=ByPort(),
+    )
+    records = [
+        (
+            b"a",
+            json.dumps(
+                {"link": "a", "ts": T0 + 0.1, "bytes": 300, "packets": 2, "dport": 53}
+            ).encode(),
+        ),
+        (
+            b"a",
+            json.dumps(
+                {"link": "a", "ts": T0 + 0.2, "bytes": 900, "packets": 3, "dport": 443}
+            ).encode(),
+        ),
+        (b"a", json.dumps({"link": "a", "ts": T0 + 1.5, "bytes": 10, "packets": 1}).encode()),
+    ]
+    outs = feed(proc, records)
+    classes = [json.loads(v) for o in outs for _, v in o.classifications]
+    assert [(c["cls"], c["model_version"]) for c in classes] == [
+        ("dns", "by-port-1"),
+        ("web", "by-port-1"),
+        ("web", "by-port-1"),
+    ]
+    [first] = windows(outs)
+    assert {c.value: (m.bytes, m.flows) for c, m in first.class_mix.items()} == {
+        "dns": (300, 1),
+        "web": (900, 1),
+    }
