@@ -56,24 +56,28 @@ def create_app(settings: StreamSettings) -> faust.App:
     deadletter = raw(topics.deadletter)
     ticks = raw(topics.ticks)
     classifications = raw(topics.classifications)
+    forecasts = raw(topics.forecasts)
     table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
         table,
         source_topic=topics.flows,
         idle_close_after_s=settings.idle_close_after_s,
-        classifier=_classifier(settings) if settings.classify else None,
+        classifier=_current(settings, "classifier") if settings.classify else None,
         emit_features=settings.classify_emit_features,
+        forecaster=_current(settings, "forecaster") if settings.forecast else None,
     )
 
     def model_in_use(kind: str) -> str | None:
-        if kind == "classifier" and processor.classifier is not None:
-            return processor.classifier.version
-        return None  # the forecaster arrives with the streams issue
+        model = processor.classifier if kind == "classifier" else processor.forecaster
+        return None if model is None else model.version
 
     def use_model(kind: str, loaded: Any) -> None:
+        # Between two messages: the agent is not running while this runs.
         if kind == "classifier":
-            processor.classifier = loaded  # between two records: the agent is not running now
+            processor.classifier = loaded
+        else:
+            processor.forecaster = loaded
 
     follower = ModelFollower(
         settings.kafka_bootstrap, topics.models, settings.models_dir, model_in_use, use_model
@@ -95,6 +99,12 @@ def create_app(settings: StreamSettings) -> faust.App:
             await classifications.send(key=key, value=value, force=True)
         for key, value in out.windows:
             await windows.send(key=key, value=value, force=True)
+        for key, value in out.forecasts:
+            await forecasts.send(key=key, value=value, force=True)
+        if out.forecasts:
+            metrics.FORECASTS.inc(len(out.forecasts))
+        if out.forecast_failures:
+            metrics.FORECAST_FAILURES.inc(out.forecast_failures)
         for key, value in out.link_states:
             await link_states.send(key=key, value=value, force=True)
         for dead_key, dead_value, reason in out.deadletters:
@@ -163,14 +173,18 @@ def create_app(settings: StreamSettings) -> faust.App:
     return app
 
 
-def _classifier(settings: StreamSettings) -> Any:
-    """The current classifier of the registry (or the packaged one)."""
+def _current(settings: StreamSettings, kind: str) -> Any:
+    """The current model of ``kind`` in the registry (or the packaged one)."""
     from models.registry import Registry
-    from models.runtime import load_classifier
+    from models.runtime import load_classifier, load_forecaster
 
-    classifier = load_classifier(Registry(settings.models_dir).current("classifier"))
-    log.info("classifying flows with classifier %s", classifier.version)
-    return classifier
+    registry = Registry(settings.models_dir)
+    if kind == "classifier":
+        model: Any = load_classifier(registry.current("classifier"))
+    else:
+        model = load_forecaster(registry.current("forecaster"))
+    log.info("using %s %s", kind, model.version)
+    return model
 
 
 STALE_TICK_S = 60.0

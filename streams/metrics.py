@@ -14,3 +14,7 @@ RECORDS_DUPLICATE = Counter(
 )
 BINS_CLOSED = Counter("linkcast_bins_closed_total", "Per-link bins closed and published")
 LINKS_TRACKED = Gauge("linkcast_links_tracked", "Links held by this worker")
+FORECASTS = Counter("linkcast_forecasts_total", "Forecasts published (one per closed bin)")
+FORECAST_FAILURES = Counter(
+    "linkcast_forecast_failures_total", "Closed bins whose forecast failed (the stream went on)"
+)

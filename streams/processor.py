@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
+from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
 from streams.schemas import (
     ClassCount,
     Classification,
@@ -56,6 +57,9 @@ class Outputs:
 
     windows: list[tuple[bytes, bytes]] = field(default_factory=list)
     classifications: list[tuple[bytes, bytes]] = field(default_factory=list)
+    forecasts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    due: list[Due] = field(default_factory=list)  # closed bins to forecast, in one call
+    forecast_failures: int = 0
     link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
@@ -69,6 +73,7 @@ class _Link:
     partition: int
     last_offset: int = -1
     last_wall_s: float = 0.0
+    history: History = field(default_factory=lambda: History(0))
 
 
 class LinkProcessor:
@@ -83,9 +88,11 @@ class LinkProcessor:
         idle_close_after_s: float,
         classifier: FlowClassifier | None = None,
         emit_features: bool = False,
+        forecaster: BandwidthForecaster | None = None,
     ) -> None:
         self.config = config
         self.classifier = classifier
+        self.forecaster = forecaster
         self.emit_features = emit_features
         self.store = store
         self.source_topic = source_topic
@@ -164,6 +171,7 @@ class LinkProcessor:
         link.last_wall_s = now_s
         self._emit(record.link, link, closed, now_s, out)
         out.states[record.link] = self._snapshot(link)
+        self._forecast(out)
         return out
 
     def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> Outputs:
@@ -182,6 +190,7 @@ class LinkProcessor:
             if closed:
                 self._emit(name, link, closed, now_s, out)
                 out.states[name] = self._snapshot(link)
+        self._forecast(out)
         return out
 
     def store_states(self, out: Outputs) -> None:
@@ -192,6 +201,22 @@ class LinkProcessor:
         """
         for name, snapshot in out.states.items():
             self.store[name] = snapshot
+
+    # ---- forecasts -----------------------------------------------------
+
+    @property
+    def _history_bins(self) -> int:
+        return 0 if self.forecaster is None else self.forecaster.window_bins
+
+    def _forecast(self, out: Outputs) -> None:
+        """Forecast every bin that closed while handling one message, in one model call."""
+        if not out.due or self.forecaster is None:
+            return
+        try:
+            out.forecasts = forecast_due(self.forecaster, out.due, self.config.bin_s)
+        except Exception as exc:  # a model failure costs these forecasts, never the stream
+            out.forecast_failures = len(out.due)
+            log.error("forecasting %d bins failed: %r", len(out.due), exc)
 
     # ---- state ---------------------------------------------------------
 
@@ -215,7 +240,9 @@ class LinkProcessor:
         restored = self._restore(name, snapshot, now_s) if snapshot is not None else None
         if restored is not None:
             return restored
-        link = self._links[name] = _Link(LinkBins(self.config), partition, -1, now_s)
+        link = self._links[name] = _Link(
+            LinkBins(self.config), partition, -1, now_s, History(self._history_bins)
+        )
         self._by_partition.setdefault(partition, set()).add(name)
         return link
 
@@ -224,10 +251,11 @@ class LinkProcessor:
             bins = LinkBins.from_dict(snapshot["bins"], self.config)
             partition = int(snapshot["partition"])
             last_offset = int(snapshot["last_offset"])
+            history = History.from_list(self._history_bins, snapshot.get("history"))
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("starting link %s afresh: its stored state is unusable (%s)", name, exc)
             return None
-        link = self._links[name] = _Link(bins, partition, last_offset, now_s)
+        link = self._links[name] = _Link(bins, partition, last_offset, now_s, history)
         self._by_partition.setdefault(partition, set()).add(name)
         return link
 
@@ -237,6 +265,7 @@ class LinkProcessor:
             "bins": link.bins.to_dict(),
             "partition": link.partition,
             "last_offset": link.last_offset,
+            "history": link.history.to_list(),
         }
 
     # ---- outputs -------------------------------------------------------
@@ -272,6 +301,10 @@ class LinkProcessor:
                 },
             )
             out.windows.append((key, last.model_dump_json().encode()))
+            link.history.size = self._history_bins
+            link.history.add(b, bin_s)
+            if self.forecaster is not None and link.history.full:
+                out.due.append(Due(name, tuple(link.history.points), now_s))
         out.bins_closed += len(closed)
         self._emit_state(name, link, last, now_s, out)
 

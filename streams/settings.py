@@ -57,6 +57,7 @@ class StreamSettings(KafkaSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     classify: bool = Field(True, description="classify every flow with the current classifier")
+    forecast: bool = Field(True, description="forecast each link's bandwidth on every bin close")
     classify_emit_features: bool = Field(
         False, description="add each flow's classifier features to its classification (debugging)"
     )

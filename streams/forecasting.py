@@ -1,0 +1,114 @@
+"""Per-link bin history and batched forecasts on bin close: pure, no Faust or Kafka.
+
+Every closed bin of a link is appended to that link's history (the last
+``window_bins`` bins the forecaster reads; bins the bin code skips during a
+long silence are added back as zeros). Each closed bin whose link has a full
+history gets a forecast; all the bins that closed while handling one message
+(one record, or one tick for many silent links) are forecast in one model
+call. Forecasts follow event time only, so a replay at any speed, into any
+number of partitions, gives the same forecasts.
+"""
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from streams.bins import ClosedBin
+from streams.schemas import Forecast, HorizonForecast, TrafficClass
+
+CLASS_ORDER: tuple[str, ...] = tuple(c.value for c in TrafficClass)
+#: One bin as the history keeps it: start (s), bytes, packets, flows, bytes per class.
+Point = tuple[float, int, int, int, tuple[int, ...]]
+
+
+class BandwidthForecaster(Protocol):
+    """What the worker needs of a forecaster (``models.runtime.Forecaster`` is one)."""
+
+    version: str
+    window_bins: int
+    horizons: tuple[int, ...]
+
+    def forecast(
+        self, bps: np.ndarray, bin_start_s: np.ndarray, bin_s: float, **counts: np.ndarray | None
+    ) -> np.ndarray: ...
+
+
+@dataclass
+class History:
+    """The last ``size`` closed bins of one link, oldest first."""
+
+    size: int
+    points: deque[Point] = field(default_factory=deque)
+
+    def add(self, closed: ClosedBin, bin_s: float) -> None:
+        if self.points:
+            gap = round((closed.start_s - self.points[-1][0]) / bin_s) - 1
+            for k in range(min(gap, self.size)):  # bins skipped in a silence were empty
+                start = closed.start_s - (min(gap, self.size) - k) * bin_s
+                self._push((start, 0, 0, 0, (0,) * len(CLASS_ORDER)))
+        mix = tuple(closed.class_mix.get(c, (0, 0))[0] for c in CLASS_ORDER)
+        self._push((closed.start_s, closed.bytes, closed.packets, closed.flows, mix))
+
+    def _push(self, point: Point) -> None:
+        self.points.append(point)
+        while len(self.points) > self.size:
+            self.points.popleft()
+
+    @property
+    def full(self) -> bool:
+        return len(self.points) == self.size
+
+    def to_list(self) -> list[list[Any]]:
+        return [[s, b, p, f, list(m)] for s, b, p, f, m in self.points]
+
+    @classmethod
+    def from_list(cls, size: int, data: list[list[Any]] | None) -> "History":
+        history = cls(size)
+        for s, b, p, f, m in data or []:
+            history._push((float(s), int(b), int(p), int(f), tuple(int(v) for v in m)))
+        return history
+
+
+@dataclass(frozen=True)
+class Due:
+    """A link whose bin just closed, with its history up to and including that bin."""
+
+    link: str
+    points: tuple[Point, ...]
+    closed_at_s: float  # processing time the bin closed
+
+
+def forecast_due(
+    forecaster: BandwidthForecaster, due: list[Due], bin_s: float
+) -> list[tuple[bytes, bytes]]:
+    """One model call for every due window; the Forecast messages to publish, keyed by link."""
+    if not due:
+        return []
+    arrays = np.asarray([[p[:4] for p in d.points] for d in due], dtype=np.float64)
+    mix = np.asarray([[p[4] for p in d.points] for d in due], dtype=np.float64)
+    out = forecaster.forecast(
+        arrays[:, :, 1] * 8.0 / bin_s,
+        arrays[:, :, 0],
+        bin_s,
+        packets=arrays[:, :, 2],
+        flows=arrays[:, :, 3],
+        class_bytes=mix,
+    )
+    done_s = time.time()
+    messages = []
+    for d, rows in zip(due, out.tolist(), strict=True):
+        record = Forecast(
+            link=d.link,
+            made_at_s=d.points[-1][0] + bin_s,
+            horizons=[
+                HorizonForecast(horizon_s=h * bin_s, lower_bps=lo, bps=mid, upper_bps=hi)
+                for h, (lo, mid, hi) in zip(forecaster.horizons, rows, strict=True)
+            ],
+            model_version=forecaster.version,
+            latency_s=max(0.0, done_s - d.closed_at_s),
+        )
+        messages.append((d.link.encode(), record.model_dump_json().encode()))
+    return messages

@@ -1,0 +1,120 @@
+"""Forecasts on bin close: per-link history, one model call per message, the real packaged model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.registry import Registry
+from models.runtime import load_forecaster
+from streams.bins import BinConfig, LinkBins
+from streams.forecasting import History
+from streams.processor import LinkProcessor
+from streams.schemas import Forecast
+
+T0 = 1_767_225_600.0
+
+
+def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
+    bins = LinkBins.empty(bin_s=1.0, lateness_s=0.0, window_bins=2)
+    history = History(4)
+    closed = [*bins.add(T0 + 0.5, 100), *bins.add(T0 + 1.5, 50), *bins.add(T0 + 9.5, 7)]
+    closed += bins.advance(T0 + 10.0)
+    for b in closed:
+        history.add(b, 1.0)
+    # the bin code skips bins 4..8 (the window was all zeros); history has them back as zeros
+    assert [(p[0] - T0, p[1]) for p in history.points] == [(6.0, 0), (7.0, 0), (8.0, 0), (9.0, 7)]
+    assert History.from_list(4, history.to_list()).points == history.points
+
+
+class Counting:
+    """The real forecaster, counting its calls and the windows in each."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+        self.version, self.window_bins, self.horizons = (
+            inner.version,
+            inner.window_bins,
+            inner.horizons,
+        )
+
+    def forecast(self, bps, *args, **kwargs):
+        self.calls.append(len(bps))
+        return self.inner.forecast(bps, *args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def real_forecaster():
+    return load_forecaster(Registry(Path("/nonexistent-registry")).current("forecaster"))
+
+
+def _flow(link: str, ts: float, nbytes: int) -> tuple[bytes, bytes]:
+    return link.encode(), json.dumps(
+        {"link": link, "ts": ts, "bytes": nbytes, "packets": 2}
+    ).encode()
+
+
+def test_every_closed_bin_with_a_full_history_is_forecast_in_one_call_per_message(real_forecaster):
+    model = Counting(real_forecaster)
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 10),
+        {},
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        forecaster=model,
+    )
+    t = model.window_bins
+    forecasts: list[Forecast] = []
+    offset = 0
+    for second in range(t + 5):
+        for link in ("a", "b", "c"):
+            out = proc.on_flow(
+                *_flow(link, T0 + second + 0.5, 1000 + 10 * second),
+                partition=0,
+                offset=offset,
+                timestamp_ms=None,
+                now_s=1000.0,
+            )
+            offset += 1
+            proc.store_states(out)
+            forecasts += [Forecast.model_validate_json(v) for _, v in out.forecasts]
+    # bins 0..t+3 closed per link (the last record, at t+4.5, closes bin t+3); forecasts
+    # start at bin t-1, the one that fills the history, and are made at its end
+    per_link = [f for f in forecasts if f.link == "a"]
+    assert [f.made_at_s - T0 for f in per_link] == [float(s) for s in range(t, t + 5)]
+    assert all(n == 1 for n in model.calls)  # one record closes one link's bin
+    assert [h.horizon_s for h in per_link[0].horizons] == [float(h) for h in model.horizons]
+    assert all(h.lower_bps <= h.bps <= h.upper_bps for f in forecasts for h in f.horizons)
+    # the link's level is about 8 kbit/s: forecasts are of that order, not wild
+    assert 1e3 < per_link[-1].horizons[0].bps < 1e5
+    model.calls.clear()
+    out = proc.on_tick(0, 1010.0, caught_up=True)  # all three links silent: their bins close
+    assert len(out.forecasts) >= 3
+    assert model.calls == [len(out.forecasts)]  # one model call for every link's bins
+
+
+def test_forecasts_resume_identically_after_a_restart_from_the_stored_state(real_forecaster):
+    def run(records, store):
+        proc = LinkProcessor(
+            BinConfig.of(1.0, 0.0, 10),
+            store,
+            source_topic="p.flows",
+            idle_close_after_s=3.0,
+            forecaster=real_forecaster,
+        )
+        got = []
+        for offset, (key, value) in records:
+            out = proc.on_flow(key, value, partition=0, offset=offset, timestamp_ms=None, now_s=1.0)
+            proc.store_states(out)
+            got += [json.loads(v) | {"latency_s": None} for _, v in out.forecasts]
+        return got
+
+    rng = np.random.default_rng(3)
+    records = [(i, _flow("a", T0 + i * 0.5, int(rng.integers(500, 5000)))) for i in range(180)]
+    straight = run(records, {})
+    store: dict = {}
+    before = run(records[:120], store)
+    after = run(records[120:], store)  # a new processor: history comes from the store
+    assert before + after == straight
+    assert len(straight) > 10
