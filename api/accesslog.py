@@ -21,6 +21,7 @@ web server's buffered access log does: a write per line cost a busy API a
 fifth of its requests. ``flush_s = 0`` writes each line as it comes.
 """
 
+import itertools
 import json
 import os
 import re
@@ -37,12 +38,16 @@ _SANE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 UNMATCHED = "<unmatched>"
 
 
+_PROCESS = os.urandom(6).hex()  # new ids: this process's random prefix and a count
+_COUNT = itertools.count(1)
+
+
 def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
-    """The incoming X-Request-ID if it is sane, else a new one."""
+    """The incoming X-Request-ID if it is sane, else a new one, unique across processes."""
     for name, value in headers:
         if name == b"x-request-id" and _SANE_ID.match(value):
             return value.decode()
-    return os.urandom(12).hex()
+    return f"{_PROCESS}{next(_COUNT):012x}"
 
 
 FLUSH_BYTES = 1 << 16

@@ -9,6 +9,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.accesslog import AccessLog, LineBuffer
 from api.capacities import load_capacities
@@ -95,7 +96,7 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
             if lines is not None:
                 lines.flush()
 
-    app = FastAPI(
+    app = LinkcastApp(
         title="linkcast",
         version="0.1.0",
         summary="Real-time per-link traffic windows, classes and forecasts",
@@ -106,8 +107,6 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
     groups = [make(ctx) for make in ROUTERS]
     for group in groups:
         app.include_router(group)
-    link_route = next(r for g in groups for r in g.routes if getattr(r, "path", "") == LINK_PATH)
-    app.add_middleware(LinkFastPath, ctx=ctx, route=link_route)
     app.add_middleware(BodyLimit, max_bytes=settings.api_body_max_bytes)
     if settings.api_cors_origins:
         app.add_middleware(
@@ -117,6 +116,28 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
             expose_headers=["X-Request-ID", "Retry-After"],
         )
-    # Added last, so outermost: it times and logs what every other layer does.
-    app.add_middleware(AccessLog, metrics=metrics, lines=lines)
+    link_route = next(r for g in groups for r in g.routes if getattr(r, "path", "") == LINK_PATH)
+    fast = LinkFastPath(
+        app.inner, ctx, link_route, leave_cross_origin=bool(settings.api_cors_origins)
+    )
+    app.outer = AccessLog(fast, metrics=metrics, lines=lines)
     return app
+
+
+class LinkcastApp(FastAPI):
+    """FastAPI with two layers of plain ASGI in front of all of its own.
+
+    Outermost, the access log and request metrics (api.accesslog), so that they
+    see every request and every answer, a 500 from FastAPI's error handler
+    included; then the hot path of ``GET /v1/links/{link}`` (api.fastpath),
+    which answers its 200s without the layers FastAPI and Starlette put
+    around every request, and leaves everything else to them.
+    """
+
+    outer: ASGIApp | None = None
+
+    async def inner(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await (self.outer or self.inner)(scope, receive, send)

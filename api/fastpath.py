@@ -10,8 +10,10 @@ runs the same checks in the same order with the same objects (the Guard's
 verified-token memory and rate limiter, the view's readiness) and writes the
 same bytes as the FastAPI route.
 
-Every other request, including every error (401, 403, 404, 429, 503), goes on
-to the FastAPI route unchanged, which stays the definition of the route: its
+It stands in front of FastAPI's own layers (see api.app.LinkcastApp), behind
+the access log. Every other request, including every error (401, 403, 404,
+429, 503) and, when CORS is on, every request with an Origin, goes on to the
+FastAPI route unchanged, which stays the definition of the route: its
 OpenAPI entry, its validation and its error answers. A refused rate-limit take
 is taken again there and refused again, so nothing is counted twice.
 """
@@ -29,10 +31,14 @@ SUFFIX = "/history"
 
 
 class LinkFastPath:
-    def __init__(self, app: ASGIApp, ctx: ApiContext, route: BaseRoute) -> None:
+    def __init__(
+        self, app: ASGIApp, ctx: ApiContext, route: BaseRoute, leave_cross_origin: bool = False
+    ) -> None:
         self.app = app
         self.ctx = ctx
         self.route = route  # the FastAPI route, for the metrics' route template
+        # With CORS on, a request with an Origin goes through the CORS middleware instead.
+        self.leave_cross_origin = leave_cross_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -57,8 +63,8 @@ class LinkFastPath:
 
     def _answer(self, scope: Scope, link: str) -> bytes | None:
         """The 200 body, or None to leave the request to the FastAPI route."""
-        token = _bearer(scope["headers"])
-        if token is None:
+        token, origin = _credentials(scope["headers"])
+        if token is None or (origin and self.leave_cross_origin):
             return None
         ctx = self.ctx
         try:
@@ -74,13 +80,17 @@ class LinkFastPath:
         return entry.answer_json(time.time())
 
 
-def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The credentials of an ``Authorization: Bearer ...`` header, as HTTPBearer reads them."""
+def _credentials(headers: list[tuple[bytes, bytes]]) -> tuple[str | None, bool]:
+    """The bearer token of the Authorization header (as FastAPI reads it), and whether the
+    request has an Origin header."""
+    token = None
+    origin = False
     for name, value in headers:
         if name == b"authorization":
             scheme, _, credentials = value.decode("latin-1").partition(" ")
             credentials = credentials.strip()
             if scheme.lower() == "bearer" and credentials:
-                return credentials
-            return None
-    return None
+                token = credentials
+        elif name == b"origin":
+            origin = True
+    return token, origin

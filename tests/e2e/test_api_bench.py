@@ -42,6 +42,7 @@ def test_bench_api_prints_its_result_last_and_writes_the_full_one(tmp_path, gene
     assert result["ratio"] == result["value"] / result["baseline"]
     assert result["p99_ms"] >= result["p50_ms"] > 0
     assert len(result["goals"]) == 3
+    assert (result["repeat"], result["statistic"]) == (1, "median")
     if generator == "python":
         assert result["generator"] == "python"
     saved = json.loads(out.read_text())

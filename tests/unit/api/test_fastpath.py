@@ -40,3 +40,18 @@ def test_the_fast_path_and_the_fastapi_route_answer_the_same(app, monkeypatch):
     assert mine["forecast"]
     assert mine["window"]
     assert json.loads(fast.content) == fast.json()
+
+
+def test_with_cors_on_a_cross_origin_request_gets_its_cors_headers(make_settings):
+    view = HandFedView()
+    fill(view.state, links=1, windows=2, now_s=1_767_225_600.0)
+    app = create_app(make_settings(api_cors_origins=["https://example.org"]), view=view)
+    with TestClient(app) as client:
+        token = app.state.ctx.security.issuer.issue("reader", ["read"])
+        answer = client.get(
+            "/v1/links/link-0000",
+            headers={"Authorization": f"Bearer {token}", "Origin": "https://example.org"},
+        )
+    assert answer.status_code == 200
+    assert answer.headers["access-control-allow-origin"] == "https://example.org"
+    assert answer.headers["access-control-expose-headers"]
