@@ -1,9 +1,8 @@
 """Which links a links query keeps: by dominant class, alerting, and utilisation bounds.
 
-- ``traffic_class``: the dominant class (largest byte share) of the link's
-  newest class mix. Windows carry no class mix yet (see api.classmix), so
-  until the worker publishes one no link has a known class and this filter
-  keeps none.
+- ``traffic_class``: the dominant class (largest byte share) of the class
+  mix of the link's newest window (see api.classmix); a link whose newest
+  window has no mix (classification off, an empty bin) is left out.
 - ``alerting``: True keeps links with at least one active alert (raised and
   not cleared); False keeps links with none.
 - ``min_utilisation`` / ``max_utilisation`` (inclusive): the newest window's

@@ -81,7 +81,7 @@ class LinkDetail(BaseModel):
     capacity_bps: float | None = Field(description="from the capacities file; None: unknown")
     utilisation: float | None = Field(description="window_bps / capacity_bps; None: unknown")
     class_mix: dict[str, float] | None = Field(
-        description="byte share per class of the newest window; None until windows carry one"
+        description="byte share per class in the newest window's bin; None: no mix in it"
     )
     dominant_class: TrafficClass | None
     forecast: Forecast | None = Field(description="the newest forecast, with its intervals")

@@ -2,7 +2,7 @@
 
 The records are what the worker and the models publish (the streams.schemas
 classes), made deterministic by ``seed``: per link a state, ``windows``
-closed 1 s bins, a forecast at +1, +10 and +60 s with an interval, and on
+closed 1 s bins with a class mix, a forecast at +1, +10 and +60 s with an interval, and on
 every ``alert_every``-th link an active alert.
 """
 
@@ -12,10 +12,12 @@ from typing import Literal
 from api.viewstate import ViewState
 from streams.schemas import (
     Alert,
+    ClassCount,
     Forecast,
     HorizonForecast,
     LinkState,
     ModelAnnouncement,
+    TrafficClass,
     WindowRecord,
 )
 
@@ -46,6 +48,11 @@ def window(link: str, end_s: float, bps: float, history: list[float]) -> WindowR
         window_bps=sum(recent) / len(recent),
         emitted_at_s=end_s + 0.05,
         latency_s=0.01,
+        class_mix={
+            TrafficClass.WEB: ClassCount(bytes=nbytes * 6 // 10, flows=3),
+            TrafficClass.STREAMING: ClassCount(bytes=nbytes * 3 // 10, flows=1),
+            TrafficClass.DNS: ClassCount(bytes=nbytes - nbytes * 9 // 10, flows=5),
+        },
     )
 
 

@@ -251,7 +251,7 @@
         mix.appendChild(row);
       }
     } else {
-      mix.textContent = "not known yet (windows carry no class mix)";
+      mix.textContent = "none in the newest bin (classification off, or an empty bin)";
     }
     const list = $("link-alerts");
     list.replaceChildren();

@@ -53,8 +53,8 @@ def router(ctx: ApiContext) -> APIRouter:
             TrafficClass | None,
             Query(
                 alias="class",
-                description="only links whose newest class mix is dominated by this class "
-                "(a link with no known mix is left out)",
+                description="only links whose newest bin's class mix is dominated by this "
+                "class (a link whose newest bin has no mix is left out)",
             ),
         ] = None,
         alerting: bool | None = Query(

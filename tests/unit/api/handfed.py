@@ -5,7 +5,15 @@ import time
 from api.hub import Hub
 from api.view import MaterializedView, Readiness
 from api.viewstate import ViewState
-from streams.schemas import Alert, Forecast, HorizonForecast, LinkState, WindowRecord
+from streams.schemas import (
+    Alert,
+    ClassCount,
+    Forecast,
+    HorizonForecast,
+    LinkState,
+    TrafficClass,
+    WindowRecord,
+)
 
 
 class HandFedView(MaterializedView):
@@ -47,7 +55,13 @@ def state(link: str, total_bytes: int = 10, updated_ago_s: float = 2.0) -> bytes
     )
 
 
-def window(link: str, end_s: float, bps: float = 800.0, window_bps: float | None = None) -> bytes:
+def window(
+    link: str,
+    end_s: float,
+    bps: float = 800.0,
+    window_bps: float | None = None,
+    class_mix: dict[str, tuple[int, int]] | None = None,  # class -> (bytes, flows)
+) -> bytes:
     return (
         WindowRecord(
             link=link,
@@ -64,6 +78,10 @@ def window(link: str, end_s: float, bps: float = 800.0, window_bps: float | None
             window_flows=10,
             window_bps=bps if window_bps is None else window_bps,
             emitted_at_s=time.time(),
+            class_mix={
+                TrafficClass(c): ClassCount(bytes=b, flows=f)
+                for c, (b, f) in (class_mix or {}).items()
+            },
         )
         .model_dump_json()
         .encode()

@@ -1,7 +1,5 @@
 """Class mix, capacities and utilisation: what the links filters and answers are made of."""
 
-from types import SimpleNamespace
-
 import pytest
 
 from api.capacities import CapacitiesError, load_capacities, utilisation
@@ -10,7 +8,7 @@ from streams.schemas import TrafficClass, WindowRecord
 from tests.unit.api.handfed import window
 
 
-def test_a_v1_window_has_no_class_mix():
+def test_a_window_without_a_class_mix_has_none():
     assert class_mix_of(WindowRecord.model_validate_json(window("a", 1.0))) is None
     assert class_mix_of(None) is None
     assert dominant_class(None) is None
@@ -19,23 +17,14 @@ def test_a_v1_window_has_no_class_mix():
 @pytest.mark.parametrize(
     ("mix", "shares"),
     [
-        (
-            {"web": {"bytes": 300, "flows": 1}, "bulk": {"bytes": 100, "flows": 9}},
-            {"web": 0.75, "bulk": 0.25},
-        ),
-        ({"web": 3, "dns": 1}, {"web": 0.75, "dns": 0.25}),
-        (
-            {"web": {"bytes": 0, "flows": 1}, "dns": {"bytes": 0, "flows": 3}},
-            {"web": 0.25, "dns": 0.75},
-        ),
-        ({"web": SimpleNamespace(bytes=5, flows=1)}, {"web": 1.0}),
-        ({"web": {"bytes": 0, "flows": 0}}, None),
-        ({"not-a-class": 5}, None),
-        ({}, None),
+        ({"web": (300, 1), "bulk": (100, 9)}, {"bulk": 0.25, "web": 0.75}),
+        ({"web": (0, 1), "dns": (0, 3)}, {"dns": 0.75, "web": 0.25}),  # no bytes: by flows
+        ({"web": (5, 1), "dns": (0, 2)}, {"web": 1.0}),
+        ({"web": (0, 0)}, None),
     ],
 )
-def test_the_class_mix_of_a_window_that_carries_one(mix, shares):
-    got = class_mix_of(SimpleNamespace(class_mix=mix))  # type: ignore[arg-type]  # stand-in
+def test_the_class_mix_of_a_window_is_its_byte_shares(mix, shares):
+    got = class_mix_of(WindowRecord.model_validate_json(window("a", 1.0, class_mix=mix)))
     assert got == (None if shares is None else pytest.approx(shares))
 
 

@@ -85,7 +85,7 @@ def test_one_link_has_its_window_forecast_error_and_active_alerts(client, view):
     assert (error["horizon_s"], error["scored"], error["mae_bps"]) == (1.0, 1, 200.0)
     assert error["coverage"] == 1.0
     assert [a["id"] for a in answer["alerts"]] == ["x2"]
-    assert answer["class_mix"] is None  # windows carry no class mix yet
+    assert answer["class_mix"] is None  # the newest bin had no class mix
     assert 0 <= answer["age_s"] < 5
 
 
@@ -127,7 +127,11 @@ def test_links_filter_by_alerting_and_utilisation(client, view):
     assert names(max_utilisation=0.5) == ["b"]
     assert names(min_utilisation=0.05, max_utilisation=0.95) == ["a", "b"]
     assert names(min_utilisation=0.5, alerting="true") == []
-    assert names(**{"class": "web"}) == []  # no class mix is known yet
+    assert names(**{"class": "web"}) == []  # no link's newest bin has a class mix
+    view.apply("windows", b"a", window("a", 2.0, class_mix={"web": (10, 1), "bulk": (90, 1)}))
+    view.apply("windows", b"c", window("c", 2.0, class_mix={"web": (60, 1), "dns": (40, 2)}))
+    assert names(**{"class": "web"}) == ["c"]
+    assert names(**{"class": "bulk"}) == ["a"]
 
 
 @pytest.mark.parametrize(
