@@ -157,6 +157,10 @@
     answer.window = w;
     answer.age_s = 0;
     if (answer.capacity_bps) answer.utilisation = w.window_bps / answer.capacity_bps;
+    answer.class_mix = byteShares(w.class_mix);
+    answer.dominant_class = answer.class_mix
+      ? Object.keys(answer.class_mix).sort().reduce((a, b) => (answer.class_mix[b] > answer.class_mix[a] ? b : a))
+      : null;
     links.set(w.link, answer);
     const h = history.get(w.link);
     if (h && (h.length === 0 || h[h.length - 1].bin_end_s < w.bin_end_s)) {
@@ -183,6 +187,19 @@
     renderLinks();
     if (a.link === selected) renderDetail();
     api("/v1/alerts?recent=20").then(renderAlerts).catch(() => {});
+  }
+
+  // As the API computes it (api/classmix.py): shares of bytes, or of flows when no bytes.
+  function byteShares(mix) {
+    const entries = Object.entries(mix || {});
+    for (const unit of ["bytes", "flows"]) {
+      const total = entries.reduce((sum, [, n]) => sum + n[unit], 0);
+      if (total > 0) {
+        return Object.fromEntries(entries.filter(([, n]) => n[unit] > 0).sort()
+          .map(([cls, n]) => [cls, n[unit] / total]));
+      }
+    }
+    return null;
   }
 
   function blankLink(link) {

@@ -45,8 +45,11 @@ def browser():
 def test_the_dashboard_signs_in_and_shows_live_links_forecast_and_alerts(
     browser, kafka_bootstrap, topic_prefix, tmp_path
 ):
+    capacities = tmp_path / "capacities.json"
+    capacities.write_text('{"link-000": 1e8, "link-001": 1e8, "link-002": 2e8}')
     env = {
         **api_env(kafka_bootstrap, topic_prefix, tmp_path),
+        "LINKCAST_LINK_CAPACITIES_FILE": str(capacities),
         "LINKCAST_DATA_DIR": str(tmp_path / "worker-state"),
         "LINKCAST_WORKER_PORT": str(free_port()),
     }
@@ -115,6 +118,8 @@ def test_the_dashboard_signs_in_and_shows_live_links_forecast_and_alerts(
         assert page.locator("#links-table tbody tr").count() == 3
         assert "+10 s" in page.inner_text("#forecast-table")
         assert "forecaster" in page.inner_text("#models")
+        assert "%" in page.inner_text("#links-table tbody tr[data-link='link-000']")  # utilisation
+        assert page.locator("#class-mix .mix").count() >= 1
         assert problems == [], problems  # no script error, no CSP violation
         page.close()
 
