@@ -22,6 +22,7 @@ from streams.schemas import (
 )
 
 HORIZONS_S = (1.0, 10.0, 60.0)
+VERSION = "20260101T000000Z-5e1f5e1f"  # shaped like a registry version name
 
 
 def link_name(i: int) -> str:
@@ -66,7 +67,7 @@ def forecast(link: str, made_at_s: float, bps: float) -> Forecast:
             )
             for h in HORIZONS_S
         ],
-        model_version="synthetic-1",
+        model_version=VERSION,
         latency_s=0.002,
     )
 
@@ -130,8 +131,8 @@ def fill(
     for kind in kinds:
         model = ModelAnnouncement(
             kind=kind,
-            version="synthetic-1",
-            path=f"models/registry/{kind}/synthetic-1",
+            version=VERSION,
+            path=f"models/registry/{kind}/{VERSION}",
             metrics={"macro_f1": 0.9} if kind == "classifier" else {"mae_bps_1s": 1.2e6},
         )
         state.apply("models", kind.encode(), model.model_dump_json().encode(), end)

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 CHROMIUM = "/usr/bin/chromium"
 KEPT_COPY = Path("/tmp/linkcast-dashboard.png")
 LIVE_TIMEOUT_MS = 90_000
+VERSION = "20260101T000000Z-00000e2e"  # shaped like a registry version name
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +153,7 @@ def forecast(made_at_s: float, bps: float) -> Forecast:
             )
             for h, g in ((1.0, 1.0), (10.0, 1.1), (30.0, 1.25))
         ],
-        model_version="e2e-forecaster",
+        model_version=VERSION,
     )
 
 
@@ -170,5 +171,5 @@ def alert(ts: float) -> Alert:
 
 def model() -> ModelAnnouncement:
     return ModelAnnouncement(
-        kind="forecaster", version="e2e-forecaster", path="models/e2e", metrics={"mae_bps": 1.5e5}
+        kind="forecaster", version=VERSION, path="models/e2e", metrics={"mae_bps": 1.5e5}
     )

@@ -24,6 +24,8 @@ from tests.unit.api.handfed import window
 
 pytestmark = [pytest.mark.kafka]
 
+VERSION = "20260101T000000Z-0000f007"  # shaped like a registry version name
+
 
 def window_record(link: str, end_s: float, bps: float = 800.0) -> WindowRecord:
     return WindowRecord.model_validate_json(window(link, end_s, bps))
@@ -34,7 +36,7 @@ def forecast_record(link: str, made_at_s: float) -> Forecast:
         link=link,
         made_at_s=made_at_s,
         horizons=[HorizonForecast(horizon_s=1.0, bps=900.0, lower_bps=700.0, upper_bps=1100.0)],
-        model_version="f-7",
+        model_version=VERSION,
     )
 
 
@@ -73,7 +75,7 @@ def test_the_view_reads_back_then_follows_windows_forecasts_alerts_and_models(
     linkcast(["topics", "create"], env)
     long_ago_ms = int((time.time() - 600) * 1000)
     model = ModelAnnouncement(
-        kind="forecaster", version="f-7", path="models/f-7", metrics={"mae_bps": 12.5}
+        kind="forecaster", version=VERSION, path="models/f", metrics={"mae_bps": 12.5}
     )
     publish(
         kafka_bootstrap,
@@ -94,7 +96,7 @@ def test_the_view_reads_back_then_follows_windows_forecasts_alerts_and_models(
         )
         assert first["state"]["total_bytes"] == 100
         assert first["window"]["bin_end_s"] == 1000.0
-        assert first["forecast"]["model_version"] == "f-7"
+        assert first["forecast"]["model_version"] == VERSION
         assert [a["id"] for a in first["alerts"]] == ["a1"]
         assert get_json(base, "/v1/links", bearer)["total"] == 1  # "old" was not read back
         assert get_json(base, "/v1/models", bearer)["models"][0]["metrics"] == {"mae_bps": 12.5}

@@ -183,12 +183,12 @@ def test_alerts_are_active_until_cleared_and_recent_is_bounded_newest_first(clie
 
 def test_models_are_the_latest_announcement_of_each_kind(client, view):
     assert client.get("/v1/models").json() == {"age_s": None, "models": []}
-    for version in ["1", "2"]:
+    for version in ["20260101T000000Z-00000001", "20260102T000000Z-00000002"]:
         body = {"kind": "forecaster", "version": version, "path": "m", "metrics": {"mae": 1.5}}
         view.apply("models", b"forecaster", json.dumps(body).encode())
     answer = client.get("/v1/models").json()
     assert [(m["kind"], m["version"], m["metrics"]) for m in answer["models"]] == [
-        ("forecaster", "2", {"mae": 1.5})
+        ("forecaster", "20260102T000000Z-00000002", {"mae": 1.5})
     ]
 
 
