@@ -47,26 +47,34 @@ class Models:
             return loaded
         with self._lock:
             loaded = self._loaded.get(kind)
-            if loaded is not None and (wanted is None or loaded.version == wanted):
+            if loaded is not None and (
+                wanted in (None, loaded.version) or (kind, wanted) in self._failed
+            ):
                 return loaded
+            load = load_classifier if kind == "classifier" else load_forecaster
+            known = cast(Kind, kind)
             try:
-                known = cast(Kind, kind)
-                version = (
+                fresh = load(
                     self.registry.get(known, wanted) if wanted else self.registry.current(known)
                 )
-                fresh = (load_classifier if kind == "classifier" else load_forecaster)(version)
-            except Exception as exc:
-                if loaded is None:
-                    raise
+            except Exception as exc:  # keep what serves now, or the registry's current one
                 self._failed.add((kind, str(wanted)))
+                if loaded is not None:
+                    log.error(
+                        "keeping %s %s: announced %s cannot be loaded: %s",
+                        kind,
+                        loaded.version,
+                        wanted,
+                        exc,
+                    )
+                    return loaded
                 log.error(
-                    "keeping %s %s: announced %s cannot be loaded: %s",
+                    "announced %s %s cannot be loaded (%s); using the registry's current one",
                     kind,
-                    loaded.version,
                     wanted,
                     exc,
                 )
-                return loaded
+                fresh = load(self.registry.current(known))
             self._loaded[kind] = fresh
             log.info("predicting with %s %s", kind, fresh.version)
             return fresh

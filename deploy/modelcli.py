@@ -225,15 +225,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if args.kind == "classifier":
         import numpy as np
 
-        from models.classes import CLASSES
         from models.classifier import class_metrics
+        from models.inference import best_class
         from producers.datasets import labelled_flows
 
         classifier = load_classifier(registry.current("classifier"))
         skipped: list[tuple[str, str]] = []
         flows = list(labelled_flows(args.data, args.data, skipped))
         data = _labelled(flows)
-        predicted = np.array(CLASSES)[classifier.tree.proba(data.x).argmax(axis=1)]
+        predicted = np.array([best_class(p) for p in classifier.tree.proba(data.x)])
         result = class_metrics(data.y, predicted)
         result |= {
             "model_version": classifier.version,

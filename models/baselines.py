@@ -2,8 +2,9 @@
 
 Each baseline sees the same series up to the same origin as the model and
 forecasts the bin ``h`` steps after it. The seasonal naive forecast repeats the
-bin one day earlier; it exists only where a day is a whole number of bins and
-the series holds a day of history before every origin.
+bin at the same time of day in the last day before the origin (one day back
+for horizons up to a day); it exists only where a day is a whole number of
+bins and the series holds that history before every origin.
 """
 
 import numpy as np
@@ -48,6 +49,10 @@ def baseline_forecasts(
         "ewma": np.repeat(ewma(y)[at][:, None], n_h, axis=1),
     }
     season = season_bins(series)
-    if season is not None and len(at) and at.min() + h.min() - season >= 0:
-        out["seasonal_naive"] = y[at[:, None] + h[None, :] - season]
+    if season is not None and len(at):
+        # the same time of day, in the last day before the origin: a whole number of
+        # days back, so a horizon longer than a day never reads the future
+        lag = season * np.ceil(h / season).astype(int)
+        if at.min() + h.min() - lag.max() >= 0 or np.all(at[:, None] + h[None, :] - lag >= 0):
+            out["seasonal_naive"] = y[at[:, None] + h[None, :] - lag[None, :]]
     return out

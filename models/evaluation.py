@@ -18,9 +18,10 @@ from typing import Any
 import numpy as np
 
 from models.baselines import baseline_forecasts, season_bins
+from models.exceptions import DataError
 from models.features import to_bps
 from models.metrics import coverage, errors
-from models.series import Series, origins, windows
+from models.series import Series, origins, source_cuts, windows
 
 GATE_METRIC = "wape"
 #: (n, T, channels) float32 -> (n, H, 3) quantile outputs (lower, median, upper)
@@ -34,8 +35,9 @@ def _per_series(
     horizons: tuple[int, ...],
     stretch: str,
     stride: int,
+    cuts: tuple[float, float],
 ) -> dict[str, np.ndarray] | None:
-    at = origins(len(s), window_bins, max(horizons), stretch, stride)
+    at = origins(s, window_bins, max(horizons), stretch, stride, cuts)
     season = season_bins(s)
     if season is not None and np.any(at >= season):
         at = at[at >= season]  # the same windows for every forecast, seasonal naive included
@@ -59,14 +61,17 @@ def evaluate(
 ) -> dict[str, Any]:
     """The model's and the baselines' errors on ``stretch`` of every series, and the gate."""
     by_source: dict[str, list[dict[str, np.ndarray]]] = {}
+    cuts = source_cuts(many)
     for s in many:
-        part = _per_series(predict, s, window_bins, horizons, stretch, stride)
+        part = _per_series(predict, s, window_bins, horizons, stretch, stride, cuts[s.source])
         if part is not None:
             by_source.setdefault(s.source, []).append(part)
     if not by_source:
-        raise ValueError(
-            f"no series has a full window of {window_bins} bins and {max(horizons)} bins ahead"
+        raise DataError(
+            f"no series (or stretch of one without gaps) holds {window_bins + max(horizons)} "
+            f"bins: {window_bins} to forecast from and {max(horizons)} ahead"
         )
+    unjudged = sorted({s.source for s in many} - set(by_source))
     sources: dict[str, Any] = {}
     for source, parts in sorted(by_source.items()):
         keys = set.intersection(*(set(p) for p in parts))
@@ -105,6 +110,7 @@ def evaluate(
     margin = 100.0 * (baseline_scores[best] - model_score) / baseline_scores[best]
     return {
         "stretch": stretch,
+        "unjudged_sources": unjudged,
         "horizons_bins": list(horizons),
         "window_bins": window_bins,
         "sources": sources,

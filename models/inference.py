@@ -12,6 +12,7 @@ side by side and checks those tolerances.
 """
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,17 @@ class TreeClassifier:
             rows = [self.proba_one(flow_features(records[0]))]
         else:
             rows = list(self.proba(flow_matrix(records)))
-        return [(CLASSES[int(np.argmax(p))], float(np.max(p))) for p in rows]
+        return [(best_class(p), float(np.max(p))) for p in rows]
+
+
+#: CLASSES in alphabetical order: scikit-learn's ``classes_`` order, which breaks its ties.
+_BY_NAME = sorted(range(len(CLASSES)), key=lambda i: CLASSES[i])
+
+
+def best_class(proba: np.ndarray) -> str:
+    """The most probable class; a tie goes to the first by name, as scikit-learn's does."""
+    top = max(proba)
+    return CLASSES[next(i for i in _BY_NAME if proba[i] == top)]
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
@@ -148,6 +159,7 @@ class LiteForecaster:
         from ai_edge_litert.interpreter import Interpreter
 
         self.batches = sorted(models)
+        self._lock = threading.Lock()
         self._runs = {}
         for batch, path in models.items():
             interpreter = Interpreter(
@@ -161,8 +173,15 @@ class LiteForecaster:
             )
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """(n, T, channels) float32 -> (n, H, 3), in chunks of the largest batch."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        """(n, T, channels) float32 -> (n, H, 3), in chunks of the largest batch.
+
+        Safe from several threads (the API's thread pool): an interpreter's
+        tensors are shared, so one call runs at a time.
+        """
+        with self._lock:
+            return self._run(np.ascontiguousarray(x, dtype=np.float32))
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
         parts = []
         start, largest = 0, self.batches[-1]
         while start < len(x):

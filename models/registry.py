@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -35,6 +36,22 @@ from models.features import feature_schema
 Kind = Literal["classifier", "forecaster"]
 KINDS: tuple[Kind, ...] = ("classifier", "forecaster")
 PACKAGED = Path(__file__).parent / "default"
+#: A version's name: its UTC creation time and the start of its artifacts' digest.
+VERSION_PATTERN = r"^\d{8}T\d{6}Z-[0-9a-f]{8}$"
+_VERSION = re.compile(VERSION_PATTERN)
+_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+def check_name(name: str) -> str:
+    """``name`` if it is a version name; a name from a message or a command line never
+    becomes a path outside the registry."""
+    if not _VERSION.match(name):
+        raise RegistryError(
+            f"{name!r} is not a model version name (like 20261123T191846Z-223dae8b)"
+        )
+    return name
+
+
 #: The parts of the feature schema each kind depends on.
 SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "classifier": ("flow_features", "flow_features_version", "classes"),
@@ -83,6 +100,11 @@ class Version:
         entry = self.meta["artifacts"].get(role)
         if entry is None:
             raise RegistryError(f"{self.kind} {self.name} has no {role} artifact")
+        if not _FILE.match(str(entry["file"])):
+            raise IntegrityError(
+                f"{self.kind} {self.name}: artifact file {entry['file']!r} is "
+                "not a plain file name in the version's folder"
+            )
         path = self.path / entry["file"]
         if not path.is_file():
             raise IntegrityError(f"{path} is missing; the version folder is incomplete")
@@ -128,6 +150,7 @@ class Registry:
         return sorted(found, key=lambda v: (v.meta.get("created_at", ""), v.name))
 
     def get(self, kind: Kind, name: str) -> Version:
+        check_name(name)
         for root in (self.root, self.fallback):
             if root is not None and (root / kind / name / "meta.json").is_file():
                 return self._read(kind, root / kind / name)
@@ -142,7 +165,7 @@ class Registry:
                 continue
             name = _pointers(root).get(kind, {}).get("current")
             if name:
-                return self._read(kind, root / kind / name)
+                return self._read(kind, root / kind / check_name(name))
         raise RegistryError(
             f"no current {kind} under {self.root}; train one with 'linkcast train {kind}'"
         )
@@ -201,7 +224,13 @@ class Registry:
         entry = pointers.get(kind, {"current": None, "previous": []})
         if not entry["current"]:
             raise RegistryError(f"nothing to roll back: no {kind} was promoted under {self.root}")
-        entry["current"] = entry["previous"][0] if entry["previous"] else None
+        target = entry["previous"][0] if entry["previous"] else None
+        if target is not None:
+            version = self.get(kind, target)
+            version.check_schema()
+            for role in version.meta["artifacts"]:
+                version.artifact(role)
+        entry["current"] = target
         entry["previous"] = entry["previous"][1:]
         pointers[kind] = entry
         _write_pointers(self.root, pointers)

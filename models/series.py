@@ -76,8 +76,11 @@ class Windows:
         return len(self.level)
 
 
-#: Stretches of every series, as fractions of its length: the forecaster learns
-#: on the first, stops early on the second and is judged on the third.
+#: Stretches in time of every data source, as fractions of the source's time span:
+#: the forecaster learns on the first, stops early on the second, is judged on the third.
+#: The cuts are the same instants for every series of a source, so no series trains on
+#: a time another series of the source is judged on (Abilene's total is the sum of its
+#: demands).
 STRETCHES: dict[str, tuple[float, float]] = {
     "train": (0.0, 0.7),
     "validation": (0.7, 0.8),
@@ -86,18 +89,49 @@ STRETCHES: dict[str, tuple[float, float]] = {
 }
 
 
-def origins(
-    n: int, window_bins: int, max_horizon: int, stretch: str = "all", stride: int = 1
-) -> np.ndarray:
-    """Indexes of the last input bin of the windows whose origin and targets lie in ``stretch``.
+def source_cuts(many: list["Series"]) -> dict[str, tuple[float, float]]:
+    """Per source, the instants where training ends and validation ends (epoch s)."""
+    spans: dict[str, tuple[float, float]] = {}
+    for s in many:
+        lo, hi = spans.get(s.source, (float(s.start_s[0]), float(s.start_s[-1])))
+        spans[s.source] = (min(lo, float(s.start_s[0])), max(hi, float(s.start_s[-1])))
+    return {
+        source: (
+            lo + STRETCHES["train"][1] * (hi - lo),
+            lo + STRETCHES["validation"][1] * (hi - lo),
+        )
+        for source, (lo, hi) in spans.items()
+    }
 
-    A window's inputs may reach back before its stretch (that is the past,
-    known at the time), its targets never reach past it, so no target of one
-    stretch is a target of another.
+
+def origins(
+    s: "Series",
+    window_bins: int,
+    max_horizon: int,
+    stretch: str = "all",
+    stride: int = 1,
+    cuts: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """Indexes of the last input bin of the windows of ``stretch`` (see ``source_cuts``).
+
+    Training windows have every target before the training cut; validation
+    windows start at or after it and end before the validation cut; test
+    windows start at or after that. A window's inputs may reach back before
+    its stretch (that is the past, known at the time); its targets never
+    reach into another stretch.
     """
-    lo_f, hi_f = STRETCHES[stretch]
-    lo, hi = int(n * lo_f), int(n * hi_f)
-    return np.arange(max(lo, window_bins - 1), hi - max_horizon, stride)
+    at = np.arange(window_bins - 1, len(s) - max_horizon, stride)
+    if stretch == "all" or len(at) == 0:
+        return at
+    if cuts is None:
+        raise ValueError(f"the {stretch} stretch needs the source's cuts (source_cuts)")
+    train_end, validation_end = cuts
+    origin_s, target_s = s.start_s[at], s.start_s[at + max_horizon]
+    if stretch == "train":
+        return at[target_s < train_end]
+    if stretch == "validation":
+        return at[(origin_s >= train_end) & (target_s < validation_end)]
+    return at[origin_s >= validation_end]
 
 
 def windows(
@@ -113,11 +147,12 @@ def windows(
     ``ends``, one array per series, chooses the windows' last bins instead.
     """
     parts: list[tuple[np.ndarray, ...]] = []
+    cuts = source_cuts(many)
     for k, s in enumerate(many):
         at = (
             ends[k]
             if ends is not None
-            else origins(len(s), window_bins, max(horizons), stretch, stride)
+            else origins(s, window_bins, max(horizons), stretch, stride, cuts[s.source])
         )
         if len(at) == 0:
             continue

@@ -10,6 +10,7 @@ must be in time order.
 """
 
 import csv
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -76,26 +77,34 @@ def read_series_csv(path: Path, source: str | None = None) -> list[Series]:
             ts = _parse_time(row[time_col], lowered[time_col])
         except ValueError as exc:
             raise DataError(f"{path} line {line}: {exc}") from exc
-        values = [_number(row[i]) for i in numeric]
-        if any(v is None or v < 0 for v in values):
+        cells = [_number(row[i]) for i in numeric]
+        numbers = [v for v in cells if v is not None and v >= 0]
+        if len(numbers) != len(cells):
             raise DataError(f"{path} line {line}: values must be numbers >= 0, got {row}")
-        groups.setdefault(tuple(row[i].strip() for i in text), []).append((ts, values))  # type: ignore[arg-type]
+        groups.setdefault(tuple(row[i].strip() for i in text), []).append((ts, numbers))
     out = []
     for key, points in groups.items():
         times = np.array([p[0] for p in points])
         if np.any(np.diff(times) <= 0):
             raise DataError(f"{path}: times of {'/'.join(key) or 'the file'} are not increasing")
         step = float(np.median(np.diff(times)))
+        # A gap (a step over 1.5 times the usual) starts a new series: bins count time.
+        breaks = [0, *(np.flatnonzero(np.diff(times) > 1.5 * step) + 1).tolist(), len(times)]
         for j, i in enumerate(numeric):
-            scale = 1e6 if lowered[i].endswith("mbps") else 1.0
+            scale = 1e6 if header[i].endswith(("mbps", "Mbps")) else 1.0
             name = "/".join(key) if text else header[i]
-            out.append(
-                Series(
-                    f"{path.name}:{name}",
-                    source or path.stem,
-                    step,
-                    times,
-                    np.array([p[1][j] for p in points]) * scale,
+            column = np.array([p[1][j] for p in points]) * scale
+            for part, (lo, hi) in enumerate(itertools.pairwise(breaks)):
+                if hi - lo < 2:
+                    continue
+                suffix = f"#{part}" if len(breaks) > 2 else ""
+                out.append(
+                    Series(
+                        f"{path.name}:{name}{suffix}",
+                        source or path.stem,
+                        step,
+                        times[lo:hi],
+                        column[lo:hi],
+                    )
                 )
-            )
     return out

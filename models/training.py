@@ -2,10 +2,11 @@
 
 The data arrives already gathered (``producers.datasets`` reads files and runs
 simulations); this module only learns, measures and records. A forecaster is
-promoted to current only if it beats the best baseline on held-out data; a
-classifier only if it is at least as good, on macro-F1 over held-out files,
-as the current one was when it was judged (``promote=False`` records the
-version without promoting it).
+promoted to current only if it beats the best baseline on held-out data. A
+classifier has no baseline to beat; it is promoted unless ``promote=False``
+(its cross-validated figures are in its report, beside the current version's
+for the record: those came from other data and folds, so they are not a
+gate).
 """
 
 import hashlib
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from models.classifier import ClassifierParams, LabelledData, compare, confusion_png, tree_arrays
+from models.exceptions import RegistryError
 from models.registry import Registry, Version
 from models.series import Series
 
@@ -78,27 +80,34 @@ def train_classifier(
             "summary": summary,
         },
     )
-    verdict = _classifier_verdict(registry, summary["macro_f1"])
-    report["promotion"] = verdict
-    if promote and verdict["promote"]:
+    previous = _current_summary(registry)
+    report["promotion"] = {"promoted": promote, "previous": previous}
+    if promote:
         registry.promote("classifier", version.name)
-    log(f"classifier {version.name}: macro-F1 {summary['macro_f1']:.3f}; {verdict['why']}")
+    was = (
+        (
+            f"; the previous {previous['version']} had {previous['macro_f1']:.3f} on its own "
+            "data and folds (not comparable)"
+        )
+        if previous
+        else ""
+    )
+    log(
+        f"classifier {version.name}: macro-F1 {summary['macro_f1']:.3f}"
+        f"{', promoted' if promote else ', recorded, not promoted'}{was}"
+    )
     return version, report
 
 
-def _classifier_verdict(registry: Registry, macro_f1: float) -> dict[str, Any]:
+def _current_summary(registry: Registry) -> dict[str, Any] | None:
+    """The current classifier's name and figure, for the record; None if there is none."""
     try:
         current = registry.current("classifier")
-    except Exception:  # no current one at all: the first version is promoted
-        return {"promote": True, "why": "no current classifier"}
-    before = float(current.meta.get("summary", {}).get("macro_f1", 0.0))
-    ok = macro_f1 >= before
+    except RegistryError:
+        return None
     return {
-        "promote": ok,
-        "current": current.name,
-        "current_macro_f1": before,
-        "why": f"{'promoted' if ok else 'not promoted'}: macro-F1 {macro_f1:.3f} "
-        f"against {before:.3f} of the current {current.name}",
+        "version": current.name,
+        "macro_f1": float(current.meta.get("summary", {}).get("macro_f1", 0.0)),
     }
 
 

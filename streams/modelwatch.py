@@ -4,7 +4,10 @@
 current in the registry and announces it on ``<prefix>.models`` (compacted,
 keyed by the model kind). Each worker reads that topic from the beginning with
 its own consumer, outside the consumer group, so every worker sees every
-announcement; it loads the named version from its own registry
+announcement (at start, only the newest of each kind counts: the topic, not a
+registry's ``current.json``, says what a running deployment uses; a change
+made with ``--no-announce`` reaches workers when it is announced); it loads
+the named version from its own registry
 (``LINKCAST_MODELS_DIR``), which verifies the artifacts' sha256 and feature
 schema, and swaps it in between two records. A version that cannot be loaded
 is logged and counted, and the worker keeps the model it has: a bad
@@ -52,8 +55,8 @@ class ModelFollower:
         self.current = current  # kind -> version in use (None: that kind is not used)
         self.on_load = on_load
 
-    def apply(self, value: bytes | None) -> None:
-        """Handle one message of the models topic."""
+    async def apply(self, value: bytes | None) -> None:
+        """Handle one message of the models topic (loading happens in a thread)."""
         if value is None:
             return
         try:
@@ -66,7 +69,7 @@ class ModelFollower:
         if in_use is None or in_use == version:
             return
         try:
-            loaded = _load(self.models_dir, kind, version)
+            loaded = await asyncio.to_thread(_load, self.models_dir, kind, version)
         except Exception as exc:  # any failure keeps the old model; the log says why
             MODEL_SWAP_FAILURES.labels(kind=kind).inc()
             log.error(
@@ -96,11 +99,12 @@ class ModelFollower:
                 tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
                 consumer.assign(tps)
                 await consumer.seek_to_beginning(*tps)
+                await self._catch_up(consumer, tps)
                 while True:
                     batches = await consumer.getmany(timeout_ms=1000)
                     for messages in batches.values():
                         for message in messages:
-                            self.apply(message.value)
+                            await self.apply(message.value)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the broker may come back
@@ -108,6 +112,18 @@ class ModelFollower:
                 await asyncio.sleep(2.0)
             finally:
                 await consumer.stop()
+
+    async def _catch_up(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
+        """Read what the topic holds now and apply only the newest announcement of each kind,
+        so a starting worker loads one version per kind, not every old one in turn."""
+        ends = await consumer.end_offsets(tps)
+        newest: dict[bytes | None, bytes | None] = {}
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for messages in (await consumer.getmany(timeout_ms=1000)).values():
+                for message in messages:
+                    newest[message.key] = message.value
+        for value in newest.values():
+            await self.apply(value)
 
 
 def _load(models_dir: Path, kind: str, version: str) -> Any:

@@ -228,7 +228,9 @@ class ModelAnnouncement(_Record):
 
     v: Literal[1] = 1
     kind: Literal["classifier", "forecaster"]
-    version: str
+    version: str = Field(
+        pattern=r"^\d{8}T\d{6}Z-[0-9a-f]{8}$", description="a registry version name"
+    )
     path: str
     metrics: dict[str, float]
 

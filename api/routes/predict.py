@@ -24,6 +24,7 @@ from api.context import GUARDED, ApiContext
 from api.predictions import Models
 from api.schemas import Problem
 from models.classes import CLASSES
+from models.inference import best_class
 from models.registry import Registry
 from streams.schemas import MAX_TS_S, FlowRecord, HorizonForecast, TrafficClass
 
@@ -128,13 +129,18 @@ def router(ctx: ApiContext) -> APIRouter:
             forecast, _ = _forecast(forecaster, bps, starts, 1.0, None, None)
             return QosAnswer(predicted_bandwidth=float(forecast[0, 1]) / 1e6)
         starts = np.array([b.start_s for b in body.bins])
-        if np.any(np.diff(starts) <= 0):
+        if not np.allclose(np.diff(starts), body.bin_s, rtol=0, atol=1e-6):
             raise HTTPException(
                 422,
-                "bins must be in time order, oldest first, without repeats",
+                f"bins must be consecutive, oldest first: each starting bin_s ({body.bin_s} s) "
+                "after the one before; send a silent bin as bps 0",
             )
-        counts = [b.packets is not None and b.flows is not None for b in body.bins]
-        known = all(counts)
+        counts = {(b.packets is not None, b.flows is not None) for b in body.bins}
+        if len(counts) > 1 or counts in ({(True, False)}, {(False, True)}):
+            raise HTTPException(
+                422, "give packets and flows for every bin, or for none (then they are unknown)"
+            )
+        known = counts == {(True, True)}
         forecast, padded = _forecast(
             forecaster,
             np.array([b.bps for b in body.bins]),
@@ -168,7 +174,7 @@ def router(ctx: ApiContext) -> APIRouter:
             model_version=classifier.version,
             classifications=[
                 FlowClass(
-                    cls=TrafficClass(CLASSES[int(np.argmax(p))]),
+                    cls=TrafficClass(best_class(p)),
                     confidence=float(np.max(p)),
                     probabilities={c: float(v) for c, v in zip(CLASSES, p, strict=True) if v > 0},
                 )

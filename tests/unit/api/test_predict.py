@@ -78,7 +78,12 @@ def test_the_older_qos_body_gets_the_older_answer(client, headers):
     [
         ({"bins": []}, "at least 1"),
         ({"bins": [{"start_s": 1.0, "bps": -1}]}, "greater than or equal to 0"),
-        ({"bins": [{"start_s": 2.0, "bps": 1}, {"start_s": 1.0, "bps": 1}]}, "time order"),
+        ({"bins": [{"start_s": 2.0, "bps": 1}, {"start_s": 1.0, "bps": 1}]}, "consecutive"),
+        ({"bins": [{"start_s": 1.0, "bps": 1}, {"start_s": 51.0, "bps": 1}]}, "consecutive"),
+        (
+            {"bins": [{"start_s": 1.0, "bps": 1, "packets": 3}, {"start_s": 2.0, "bps": 1}]},
+            "packets and flows",
+        ),
         ({"packet_rate": [1], "bandwidth_util": [1, 2], "rtt_variance": [1]}, "lengths differ"),
         ({"bins": [{"start_s": 1.0, "bps": 1}], "extra": 1}, "xtra"),
     ],
@@ -126,3 +131,18 @@ def test_predictions_need_the_predict_scope(client):
         headers={"Authorization": f"Bearer {token_for(client, 'predictor')}"},
     )
     assert bad.status_code == 422
+
+
+def test_an_announced_version_this_replica_lacks_falls_back_to_the_current_one(tmp_path):
+    from api.predictions import Models
+    from streams.schemas import ModelAnnouncement
+
+    announced = {
+        "classifier": ModelAnnouncement(
+            kind="classifier", version="20991231T000000Z-00000000", path="-", metrics={}
+        )
+    }
+    registry = Registry(tmp_path / "registry")
+    models = Models(registry, announced)
+    assert models.classifier().version == registry.current("classifier").name
+    assert models.classifier().version == registry.current("classifier").name  # no retry storm

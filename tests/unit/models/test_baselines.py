@@ -5,7 +5,7 @@ import pytest
 
 from models.baselines import baseline_forecasts, ewma, season_bins
 from models.metrics import coverage, mae, rmse, smape
-from models.series import Series, origins, windows
+from models.series import Series, origins, source_cuts, windows
 
 
 def _series(values: list[float], bin_s: float = 1.0) -> Series:
@@ -40,15 +40,29 @@ def test_error_measures():
     assert coverage(actual - 1, actual + 1, actual).tolist() == [1.0]
 
 
-def test_windows_of_stretches_never_share_a_target():
-    s = _series(list(range(100)))
+def test_stretches_cut_every_series_of_a_source_at_the_same_instants():
+    # two series of one source over different spans: 0..99 s and 50..149 s
+    long = _series(list(range(100)))
+    late = Series("late", "test", 1.0, np.arange(50, 150, dtype=float), np.arange(100.0))
+    cuts = source_cuts([long, late])["test"]
+    assert cuts == pytest.approx((104.3, 119.2))  # 70 % and 80 % of the source's span 0..149
     horizons = (1, 3)
-    seen: dict[str, set[int]] = {}
-    for stretch in ("train", "validation", "test"):
-        at = origins(len(s), 5, 3, stretch)
-        seen[stretch] = {int(a) + h for a in at for h in horizons}
-    assert not seen["train"] & seen["validation"]
-    assert not seen["validation"] & seen["test"]
-    w = windows([s], 5, horizons, "test")
+    for s in (long, late):
+        train_targets = s.start_s[origins(s, 5, 3, "train", cuts=cuts) + 3]
+        test_origins = s.start_s[origins(s, 5, 3, "test", cuts=cuts)]
+        assert np.all(train_targets < cuts[0])  # no training target in a judged time
+        assert np.all(test_origins >= cuts[1])
+    w = windows([long, late], 5, horizons, "test")
+    assert set(w.series.tolist()) == {1}  # only the late series reaches the judged time
     assert w.actual.tolist()[0] == [w.origin[0] + 1, w.origin[0] + 3]
     assert w.x.shape == (len(w), 5, w.x.shape[2])
+
+
+def test_seasonal_naive_never_reads_past_the_origin():
+    # hourly bins: a day is 24 bins; a 30-bin horizon looks two days back, not one
+    values = np.arange(200, dtype=float)
+    s = Series("s", "test", 3600.0, np.arange(200) * 3600.0, values)
+    at = np.array([100])
+    f = baseline_forecasts(s, at, (1, 30))
+    assert f["seasonal_naive"].tolist() == [[101.0 - 24, 130.0 - 48]]
+    assert f["seasonal_naive"].max() <= 100

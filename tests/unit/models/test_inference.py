@@ -56,3 +56,31 @@ def test_tflite_models_of_a_version_match_keras_for_any_batch_size(tmp_path):
         out = engine(x)
         assert out.shape == (n, 2, 3)
         assert np.max(np.abs(out - np.asarray(model(x, training=False)))) < FORECAST_TOLERANCE
+
+
+def test_ties_go_to_the_first_class_by_name_as_in_scikit_learn():
+    from models.inference import best_class
+
+    proba = np.zeros(len(CLASSES))
+    proba[CLASSES.index("web")] = proba[CLASSES.index("bulk")] = 0.5
+    assert best_class(proba) == "bulk"
+
+
+def test_the_tflite_engine_is_safe_from_several_threads(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from models.forecaster import ForecasterParams, build, export_tflite
+    from models.inference import LiteForecaster
+
+    model = build(ForecasterParams(window_bins=12, horizons=(1, 3)))
+    path = tmp_path / "b1.tflite"
+    path.write_bytes(export_tflite(model, 12, 1))
+    engine = LiteForecaster({1: path})
+    inputs = [
+        np.random.default_rng(k).normal(size=(1, 12, model.input_shape[-1])).astype(np.float32)
+        for k in range(64)
+    ]
+    alone = [engine(x) for x in inputs]
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(engine, inputs))
+    assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))

@@ -81,3 +81,32 @@ def test_packaged_models_load_and_serve(tmp_path):
     out = forecaster.forecast(bps, np.arange(t)[None, :] + np.zeros((3, 1)), 1.0)
     assert out.shape == (3, len(forecaster.horizons), 3)
     assert np.all(out[:, :, 0] <= out[:, :, 2])
+
+
+@pytest.mark.parametrize(
+    "name", ["/tmp/evil", "../forecaster/x", "20261123T191846Z-223dae8b/..", ""]
+)
+def test_a_name_that_is_not_a_version_never_becomes_a_path(tmp_path, name):
+    with pytest.raises(RegistryError, match="not a model version name"):
+        Registry(tmp_path / "reg").get("forecaster", name)
+
+
+def test_an_artifact_outside_its_folder_is_refused(tmp_path):
+    registry = Registry(tmp_path / "reg", fallback=None)
+    version = registry.get("forecaster", _add(registry, tmp_path, "a"))
+    meta = json.loads((version.path / "meta.json").read_text())
+    meta["artifacts"]["weights"]["file"] = "../../elsewhere.npz"
+    (version.path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(IntegrityError, match="not a plain file name"):
+        registry.get("forecaster", version.name).artifact("weights")
+
+
+def test_rollback_to_a_damaged_version_changes_nothing(tmp_path):
+    registry = Registry(tmp_path / "reg", fallback=None)
+    first, second = _add(registry, tmp_path, "a"), _add(registry, tmp_path, "b")
+    registry.promote("forecaster", first)
+    registry.promote("forecaster", second)
+    (registry.get("forecaster", first).path / "weights.npz").write_bytes(b"damaged")
+    with pytest.raises(IntegrityError):
+        registry.rollback("forecaster")
+    assert registry.current("forecaster").name == second
