@@ -227,7 +227,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         from models.classifier import class_metrics
         from models.inference import best_class
-        from producers.datasets import labelled_flows
+        from producers.datasets import data_files, labelled_flows
 
         classifier = load_classifier(registry.current("classifier"))
         skipped: list[tuple[str, str]] = []
@@ -239,6 +239,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             "model_version": classifier.version,
             "files": len(set(data.groups.tolist())),
             "skipped_files": [g for g, _ in skipped],
+            "seen_in_training": _seen(registry.current("classifier"), data_files(args.data)),
         }
         for cls, m in result["per_class"].items():
             print(
@@ -259,6 +260,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             forecaster.engine, many, forecaster.window_bins, forecaster.horizons, "all"
         )
         result["model_version"] = forecaster.version
+        result["seen_in_training"] = _seen(registry.current("forecaster"), files)
         for source, entry in result["sources"].items():
             print(f"{source}: {entry['windows']} windows; WAPE | sMAPE by horizon, %")
             print(
@@ -273,6 +275,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     print(json.dumps(result, separators=(",", ":")))
     return 0
+
+
+def _seen(version: Any, files: list[Path]) -> list[str]:
+    """The files the version was trained on (by sha256): its figures on them are not a test."""
+    trained = {line.rsplit(" ", 1)[-1] for line in version.meta.get("data", [])}
+    seen = [str(f) for f in files if hashlib.sha256(f.read_bytes()).hexdigest() in trained]
+    if seen:
+        print(
+            f"warning: {len(seen)} of these {len(files)} files trained {version.kind} "
+            f"{version.name}; its figures on them are not a test of unseen data",
+            file=sys.stderr,
+        )
+    return seen
 
 
 def _fmt(values: list[float]) -> str:

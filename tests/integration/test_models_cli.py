@@ -4,6 +4,8 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from tests.helpers import run_linkcast
 
 
@@ -11,7 +13,7 @@ def _last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
 
-def test_evaluate_classifier_on_captures_it_never_saw(shared_data: Path, tmp_path: Path):
+def test_evaluate_classifier_says_which_captures_it_trained_on(shared_data: Path, tmp_path: Path):
     folder = tmp_path / "captures"
     folder.mkdir()
     for name in ("bittorrent.pcap", "zoom.pcap"):  # read where they lie; only links made here
@@ -19,26 +21,38 @@ def test_evaluate_classifier_on_captures_it_never_saw(shared_data: Path, tmp_pat
             (folder / f"{name}{suffix}").symlink_to(
                 shared_data / "pcap" / "ndpi" / f"{name}{suffix}"
             )
-    result = run_linkcast(["evaluate", "classifier", "--data", str(folder),
-                           "--registry", str(tmp_path / "reg")], {})  # fmt: skip
+    result = run_linkcast(
+        ["evaluate", "classifier", "--data", str(folder), "--registry", str(tmp_path / "reg")], {}
+    )
     assert result.returncode == 0, result.stderr
     report = _last_json(result.stdout)
     assert report["files"] == 2
     assert report["rows"] > 0
+    assert len(report["seen_in_training"]) == 2  # the shipped tree learned from both
+    assert "are not a test of unseen data" in result.stderr
     assert 0.0 <= report["macro_f1"] <= 1.0
     assert "macro-F1" in result.stdout
 
 
-def test_evaluate_forecaster_on_a_public_series_beside_the_baselines(shared_data: Path, tmp_path):
-    series = shared_data / "series" / "nab-ec2_network_in_257a54.csv"
-    result = run_linkcast(["evaluate", "forecaster", "--data", str(series),
-                           "--registry", str(tmp_path / "reg")], {})  # fmt: skip
+def test_evaluate_forecaster_on_a_series_it_never_saw_beside_the_baselines(tmp_path):
+    # two weeks of 5-minute bins with a daily cycle and noise: new to the model
+    rng = np.random.default_rng(8)
+    t = np.arange(14 * 288) * 300.0
+    mbps = 50 + 20 * np.sin(2 * np.pi * t / 86_400) + rng.normal(0, 3, len(t))
+    series = tmp_path / "daily.csv"
+    series.write_text(
+        "ts,link_mbps\n" + "".join(f"{a:.0f},{b:.3f}\n" for a, b in zip(t, mbps, strict=True))
+    )
+    result = run_linkcast(
+        ["evaluate", "forecaster", "--data", str(series), "--registry", str(tmp_path / "reg")], {}
+    )
     assert result.returncode == 0, result.stderr
     report = _last_json(result.stdout)
     [entry] = report["sources"].values()
     assert entry["windows"] > 1000
     assert {"last_value", "moving_average", "ewma", "seasonal_naive"} <= set(entry["baselines"])
     assert len(entry["model"]["mae"]) == len(report["horizons_bins"])
+    assert report["seen_in_training"] == []
 
 
 def test_evaluate_refuses_a_file_that_is_not_a_series(tmp_path):
@@ -81,8 +95,9 @@ def test_models_list_promote_rollback(tmp_path):
 
 def test_bench_inference_prints_figures_and_json(tmp_path):
     out = tmp_path / "inference.json"
-    result = run_linkcast(["bench", "inference", "--links", "64", "--repeat", "2",
-                           "--out", str(out)], {})  # fmt: skip
+    result = run_linkcast(
+        ["bench", "inference", "--links", "64", "--repeat", "2", "--out", str(out)], {}
+    )
     assert result.returncode == 0, result.stderr
     report = _last_json(result.stdout)
     assert report == json.loads(out.read_text())
