@@ -128,13 +128,14 @@ def run_train(args: argparse.Namespace) -> int:
         from models.classifier import ClassifierParams
         from models.training import train_classifier
 
-        data, parts = _classifier_data(args)
+        data, parts, benign = _classifier_data(args)
         train_classifier(
             data,
             ClassifierParams(max_depth=args.max_depth),
             registry,
             parts,
             promote=not args.no_promote,
+            benign=benign,
         )
     else:
         from models.forecaster import ForecasterParams
@@ -150,7 +151,7 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _classifier_data(args: argparse.Namespace) -> tuple[Any, list[str]]:
+def _classifier_data(args: argparse.Namespace) -> tuple[Any, list[str], Any]:
     from producers.datasets import data_files, labelled_flows, simulated_flows
 
     folders = [
@@ -158,16 +159,19 @@ def _classifier_data(args: argparse.Namespace) -> tuple[Any, list[str]]:
     ]
     folders = [p for p in folders if p.is_dir()]
     skipped: list[tuple[str, str]] = []
-    flows = [f for folder in folders for f in labelled_flows(folder, args.data, skipped)]
+    unlabelled: list[Any] = []
+    flows = [
+        f for folder in folders for f in labelled_flows(folder, args.data, skipped, unlabelled)
+    ]
     flows += simulated_flows(args.sim_runs, args.sim_duration)
     for group, why in skipped:
         print(f"skipped {group}: {why}", file=sys.stderr)
     parts = _files([f for folder in folders for f in data_files(folder)], args.data)
     parts.append(f"simulator runs={args.sim_runs} duration_s={args.sim_duration} seed=0")
-    return _labelled(flows), parts
+    return _labelled(flows), parts, _labelled(unlabelled, "benign") if unlabelled else None
 
 
-def _labelled(flows: list[Any]) -> Any:
+def _labelled(flows: list[Any], label: str | None = None) -> Any:
     import numpy as np
 
     from models.classifier import LabelledData
@@ -177,7 +181,7 @@ def _labelled(flows: list[Any]) -> Any:
         raise ModelCliError("no labelled flows found")
     return LabelledData(
         flow_matrix([f.record for f in flows]),
-        np.array([str(f.record.label) for f in flows]),
+        np.array([label or str(f.record.label) for f in flows]),
         np.array([f.group for f in flows]),
         np.array([f.source for f in flows]),
     )

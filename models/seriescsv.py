@@ -6,7 +6,9 @@ columns. Times may be ISO dates (``2004-03-01 00:05:00``), compact dates
 (``20040301-0005``), epoch seconds, or hours (a column named ``hours...``).
 Values are per second in the file's unit; a column named ``*mbps`` is
 converted to bits per second. The step is the median time difference; rows
-must be in time order.
+must be in time order. A time missing from the whole file is a gap, which
+starts a new series (bins count time); in a long file, a key missing at a time
+the file has is zero there (traffic matrices list only the pairs with traffic).
 """
 
 import csv
@@ -82,18 +84,24 @@ def read_series_csv(path: Path, source: str | None = None) -> list[Series]:
         if len(numbers) != len(cells):
             raise DataError(f"{path} line {line}: values must be numbers >= 0, got {row}")
         groups.setdefault(tuple(row[i].strip() for i in text), []).append((ts, numbers))
+    # Long files list only the keys with traffic at a time: a key missing at a time the
+    # file has is zero there. A time missing from the whole file is a gap instead.
+    all_times = np.array(sorted({p[0] for points in groups.values() for p in points}))
+    if len(all_times) < 3:
+        raise DataError(f"{path} has fewer than three distinct times")
+    step = float(np.median(np.diff(all_times)))
+    breaks = [0, *(np.flatnonzero(np.diff(all_times) > 1.5 * step) + 1).tolist(), len(all_times)]
     out = []
     for key, points in groups.items():
         times = np.array([p[0] for p in points])
         if np.any(np.diff(times) <= 0):
             raise DataError(f"{path}: times of {'/'.join(key) or 'the file'} are not increasing")
-        step = float(np.median(np.diff(times)))
-        # A gap (a step over 1.5 times the usual) starts a new series: bins count time.
-        breaks = [0, *(np.flatnonzero(np.diff(times) > 1.5 * step) + 1).tolist(), len(times)]
+        at = np.searchsorted(all_times, times)
         for j, i in enumerate(numeric):
             scale = 1e6 if header[i].endswith(("mbps", "Mbps")) else 1.0
             name = "/".join(key) if text else header[i]
-            column = np.array([p[1][j] for p in points]) * scale
+            column = np.zeros(len(all_times))
+            column[at] = np.array([p[1][j] for p in points]) * scale
             for part, (lo, hi) in enumerate(itertools.pairwise(breaks)):
                 if hi - lo < 2:
                     continue
@@ -103,7 +111,7 @@ def read_series_csv(path: Path, source: str | None = None) -> list[Series]:
                         f"{path.name}:{name}{suffix}",
                         source or path.stem,
                         step,
-                        times[lo:hi],
+                        all_times[lo:hi],
                         column[lo:hi],
                     )
                 )

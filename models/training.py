@@ -43,10 +43,23 @@ def train_classifier(
     *,
     promote: bool = True,
     log: Log = print,
+    benign: LabelledData | None = None,
 ) -> tuple[Version, dict[str, Any]]:
+    """Judge the candidates, record the tree, promote it unless told not to.
+
+    ``benign`` rows (the flow datasets' benign flows: no class, never trained
+    on) measure false alarms: the share the tree calls attack.
+    """
     import skops.io
 
     tree, report = compare(data, params, log)
+    if benign is not None and len(benign):
+        report["benign"] = false_alarms(tree, benign)
+        for source, figures in report["benign"].items():
+            log(
+                f"benign {source} flows the tree calls attack: {figures['flagged_attack']:.1%} "
+                f"of {figures['rows']}"
+            )
     folder = _new_folder(registry, "classifier")
     skops.io.dump(tree, folder / "model.skops")
     _save_arrays(folder / "tree.npz", tree_arrays(tree))
@@ -97,6 +110,18 @@ def train_classifier(
         f"{', promoted' if promote else ', recorded, not promoted'}{was}"
     )
     return version, report
+
+
+def false_alarms(tree: Any, benign: LabelledData) -> dict[str, dict[str, float]]:
+    """Per source, how many benign flows the tree classifies as attack."""
+    predicted = tree.predict(benign.x)
+    return {
+        source: {
+            "rows": int(np.sum(benign.sources == source)),
+            "flagged_attack": float(np.mean(predicted[benign.sources == source] == "attack")),
+        }
+        for source in sorted(set(benign.sources.tolist()))
+    }
 
 
 def _current_summary(registry: Registry) -> dict[str, Any] | None:

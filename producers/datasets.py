@@ -13,6 +13,7 @@ series (``models.seriescsv``).
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,10 @@ def _source_of(path: Path) -> str:
 
 
 def labelled_flows(
-    path: Path, root: Path | None = None, skipped: list[tuple[str, str]] | None = None
+    path: Path,
+    root: Path | None = None,
+    skipped: list[tuple[str, str]] | None = None,
+    unlabelled: list[LabelledFlow] | None = None,
 ) -> Iterator[LabelledFlow]:
     """Every labelled record of the captures and CSVs at ``path``; unlabelled ones are skipped.
 
@@ -77,7 +81,9 @@ def labelled_flows(
     when it sits in an ``attack`` folder; a CSV by its label column (see
     ``producers.flowcsv``). ``root`` shortens the group names. A file that
     cannot be read at all (some nDPI test captures are fuzzed on purpose) is
-    listed in ``skipped`` with the reason, and the others go on.
+    listed in ``skipped`` with the reason, and the others go on. The flow
+    datasets' benign rows (no class: benign traffic of every kind) go to
+    ``unlabelled`` when given: they measure false alarms.
     """
     for file in data_files(path):
         source = _source_of(file)
@@ -94,7 +100,16 @@ def labelled_flows(
         )
         try:
             for record in records_of(replay, ReplayStats()):
-                if record.label is not None:
+                if record.label is None:
+                    if unlabelled is not None and source in ("cicids2017", "westermo"):
+                        unlabelled.append(LabelledFlow(group, source, record))
+                    continue
+                if source == "cicids2017":
+                    # one CSV per attack class, its flows from several capture days: the
+                    # capture day is the group, so a day is held out whole
+                    day = datetime.fromtimestamp(record.start or record.ts, UTC).date()
+                    yield LabelledFlow(f"cicids2017/{day}", source, record)
+                else:
                     yield LabelledFlow(group, source, record)
         except (CaptureError, DatasetError) as exc:
             if skipped is None:

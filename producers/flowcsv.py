@@ -11,6 +11,8 @@ What the columns mean, and what linkcast makes of them:
   ``bytes`` adds the header lengths CICFlowMeter reports and 20 bytes of IPv4
   header per packet, an estimate of the IP bytes. ``Label`` BENIGN gives no
   label (benign traffic of every kind), every other label gives ``attack``.
+  Flag counts and flow inter-arrival times (microseconds) are kept where the
+  file has them (``CIC_EXTRAS``).
 * Westermo: ``start``/``end`` are epoch seconds, ``sBytesSum``/``rBytesSum``
   IP bytes, no ports. ``IT_M_Label``: Normal gives no label, GOOD-SSH gives
   ``interactive``, BAD-SSH, BAD-PORTSCAN* and BAD-MITM give ``attack``,
@@ -30,14 +32,33 @@ from producers.exceptions import DatasetError
 from streams.schemas import FlowRecord, TrafficClass
 
 CIC_COLUMNS = (
-    "Src IP", "Src Port", "Dst IP", "Dst Port", "Protocol", "Timestamp", "Flow Duration",
-    "Total Fwd Packet", "Total Bwd packets", "Total Length of Fwd Packet",
-    "Total Length of Bwd Packet", "Fwd Header Length", "Bwd Header Length", "Label",
-)  # fmt: skip
+    "Src IP",
+    "Src Port",
+    "Dst IP",
+    "Dst Port",
+    "Protocol",
+    "Timestamp",
+    "Flow Duration",
+    "Total Fwd Packet",
+    "Total Bwd packets",
+    "Total Length of Fwd Packet",
+    "Total Length of Bwd Packet",
+    "Fwd Header Length",
+    "Bwd Header Length",
+    "Label",
+)
 WESTERMO_COLUMNS = (
-    "sIPs", "rIPs", "protocol", "start", "end", "sPackets", "rPackets", "sBytesSum", "rBytesSum",
+    "sIPs",
+    "rIPs",
+    "protocol",
+    "start",
+    "end",
+    "sPackets",
+    "rPackets",
+    "sBytesSum",
+    "rBytesSum",
     "IT_M_Label",
-)  # fmt: skip
+)
 WESTERMO_PROTOCOLS = {"IPV4-TCP": 6, "IPV4-UDP": 17, "IPV4-ICMP": 1, "IPV4-2": 2}
 IPV4_HEADER = 20
 
@@ -175,7 +196,35 @@ def _cic(row: dict[str, str], link: str) -> FlowRecord | None:
         fwd_packets=fwd_packets,
         bwd_packets=bwd_packets,
         label=None if label.upper() == "BENIGN" else TrafficClass.ATTACK,
+        **_cic_extras(row),
     )
+
+
+#: Optional CICFlowMeter columns with the same meaning as a FlowRecord field:
+#: (column, field, scale). Its packet lengths are payload lengths, not IP lengths,
+#: so they are left out.
+CIC_EXTRAS = (
+    ("SYN Flag Count", "syn_count", None),
+    ("FIN Flag Count", "fin_count", None),
+    ("RST Flag Count", "rst_count", None),
+    ("PSH Flag Count", "psh_count", None),
+    ("ACK Flag Count", "ack_count", None),
+    ("URG Flag Count", "urg_count", None),
+    ("Flow IAT Min", "iat_min_s", 1e-6),
+    ("Flow IAT Mean", "iat_mean_s", 1e-6),
+    ("Flow IAT Max", "iat_max_s", 1e-6),
+    ("Flow IAT Std", "iat_std_s", 1e-6),
+)
+
+
+def _cic_extras(row: dict[str, str]) -> dict[str, float | int]:
+    """The optional columns a file has: flag counts, and inter-arrival times in seconds."""
+    extras: dict[str, float | int] = {}
+    for column, name, scale in CIC_EXTRAS:
+        if row.get(column) not in (None, ""):
+            value = _number(row, column)
+            extras[name] = int(value) if scale is None else max(0.0, value * scale)
+    return extras
 
 
 def _westermo(row: dict[str, str], link: str) -> FlowRecord | None:

@@ -28,6 +28,7 @@ def test_long_file_gives_a_series_per_key(tmp_path):
     series = {s.name: s for s in read_series_csv(path, "demo")}
     assert series["long.csv:A/B"].bps.tolist() == [1e6, 3e6, 5e6]
     assert series["long.csv:A/C"].source == "demo"
+    assert series["long.csv:A/C"].bps.tolist() == [2e6, 4e6, 0.0]  # absent at 00:10: no traffic
 
 
 def test_hours_column(tmp_path):
