@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, HTTPException
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 from api.context import GUARDED, ApiContext
 from api.predictions import Models
@@ -101,6 +101,23 @@ class ClassifyAnswer(BaseModel):
     classifications: list[FlowClass]
 
 
+BandwidthBody = Annotated[
+    Annotated[BandwidthRequest, Tag("bins")] | Annotated[QosRequest, Tag("qos")],
+    Discriminator(lambda body: "qos" if _has(body, "bandwidth_util") else "bins"),
+]
+ClassifyBody = Annotated[
+    Annotated[ClassifyRequest, Tag("many")] | Annotated[FlowRecord, Tag("one")],
+    Discriminator(lambda body: "many" if _has(body, "flows") else "one"),
+]
+
+
+def _has(body: Any, key: str) -> bool:
+    """Whether a body (JSON object, or a model already made) has ``key``."""
+    if isinstance(body, dict):
+        return key in body
+    return hasattr(body, key)
+
+
 def router(ctx: ApiContext) -> APIRouter:
     routes = APIRouter(tags=["predict"], dependencies=[ctx.guard.requires("predict")])
     models = Models(Registry(ctx.settings.models_dir), ctx.view.state.models)
@@ -109,7 +126,7 @@ def router(ctx: ApiContext) -> APIRouter:
         "/v1/predict/bandwidth", response_model=BandwidthAnswer | QosAnswer, responses=ERRORS
     )
     def predict_bandwidth(
-        body: Annotated[BandwidthRequest | QosRequest, Body()],
+        body: Annotated[BandwidthBody, Body()],
     ) -> BandwidthAnswer | QosAnswer:
         """Forecast a link's bandwidth from its recent bins (or the older QoS body)."""
         forecaster = models.forecaster()
@@ -163,7 +180,7 @@ def router(ctx: ApiContext) -> APIRouter:
         )
 
     @routes.post("/v1/classify", response_model=ClassifyAnswer, responses=ERRORS)
-    def classify(body: Annotated[ClassifyRequest | FlowRecord, Body()]) -> ClassifyAnswer:
+    def classify(body: Annotated[ClassifyBody, Body()]) -> ClassifyAnswer:
         """The traffic class of one flow record, or of ``{"flows": [...]}`` (at most 1,000)."""
         classifier = models.classifier()
         flows = body.flows if isinstance(body, ClassifyRequest) else [body]
