@@ -24,6 +24,7 @@ from models.metrics import coverage, errors
 from models.series import Series, origins, source_cuts, windows
 
 GATE_METRIC = "wape"
+SYNTHETIC = {"simulator"}  # sources that are not measured traffic
 #: (n, T, channels) float32 -> (n, H, 3) quantile outputs (lower, median, upper)
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -92,15 +93,20 @@ def evaluate(
         }
         sources[source] = entry
 
-    def score(who: str | None) -> float:
+    def score(who: str | None, real_only: bool = False) -> float:
         """The gate metric of the model (None) or of one baseline, over horizons then sources."""
-        return float(
-            np.mean(
-                [
-                    np.mean((e["model"] if who is None else e["baselines"][who])[GATE_METRIC])
-                    for e in sources.values()
-                ]
+        picked = [e for name, e in sources.items() if not (real_only and name in SYNTHETIC)]
+        return (
+            float(
+                np.mean(
+                    [
+                        np.mean((e["model"] if who is None else e["baselines"][who])[GATE_METRIC])
+                        for e in picked
+                    ]
+                )
             )
+            if picked
+            else float("nan")
         )
 
     common = set.intersection(*(set(e["baselines"]) for e in sources.values()))
@@ -118,6 +124,9 @@ def evaluate(
             "metric": "mean WAPE over horizons, then over sources (%)",
             "model": model_score,
             "baselines": baseline_scores,
+            # the same without the simulator: how the model does on measured traffic alone
+            "real_sources_model": score(None, real_only=True),
+            "real_sources_baselines": {b: score(b, real_only=True) for b in sorted(common)},
         },
         "gate": {
             "best_baseline": best,
