@@ -204,7 +204,10 @@ class Registry:
         """Make ``name`` the current version; the one it replaces can be rolled back to."""
         version = self.get(kind, name)
         if version.path.parent.parent != self.root:
-            raise RegistryError(f"{kind} {name} is a packaged default; it is current already")
+            raise RegistryError(
+                f"{kind} {name} is the packaged default, not a version of {self.root}: it serves "
+                f"when nothing is promoted there ('linkcast models rollback {kind}' until none is)"
+            )
         version.check_schema()
         for role in version.meta["artifacts"]:
             version.artifact(role)

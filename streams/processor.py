@@ -332,7 +332,12 @@ class LinkProcessor:
 
     def _classification(self, record: FlowRecord) -> tuple[str, tuple[bytes, bytes]]:
         """The class of one flow by the current classifier (the models' own feature code),
-        and the classification message to publish."""
+        and the classification message to publish.
+
+        Every valid flow is classified on arrival, a late one too: lateness is about
+        its bin, which has closed, not about what the flow is. A late flow is then
+        dead-lettered as ``late`` and not counted in any bin or class mix.
+        """
         assert self.classifier is not None
         [(cls, confidence)] = self.classifier.classify([record])
         features = None
