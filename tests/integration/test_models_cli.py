@@ -90,7 +90,9 @@ def test_models_list_promote_rollback(tmp_path):
     assert registry.current("classifier").name == packaged.name  # the packaged one again
     missing = run_linkcast(["models", "promote", "classifier", "nope", "--no-announce", *reg], {})
     assert missing.returncode == 1
-    assert "no classifier version 'nope'" in missing.stderr
+    assert "'nope' is not a model version name" in missing.stderr
+    absent = run_linkcast(["models", "show", "classifier", "20991231T000000Z-00000000", *reg], {})
+    assert "no classifier version '20991231T000000Z-00000000'" in absent.stderr
 
 
 def test_bench_inference_prints_figures_and_json(tmp_path):
