@@ -105,6 +105,14 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.FORECASTS.inc(len(out.forecasts))
         if out.forecast_failures:
             metrics.FORECAST_FAILURES.inc(out.forecast_failures)
+        for score in out.scores:
+            horizon = f"{score.horizon_s:g}"
+            metrics.FORECASTS_SCORED.labels(horizon_s=horizon).inc()
+            metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon).observe(
+                score.abs_error_bps / max(score.actual_bps, 1000.0)
+            )
+            if score.inside:
+                metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc()
         for key, value in out.link_states:
             await link_states.send(key=key, value=value, force=True)
         for dead_key, dead_value, reason in out.deadletters:

@@ -77,16 +77,22 @@ class Due:
     """A link whose bin just closed, with its history up to and including that bin."""
 
     link: str
+    index: int  # the bin's index (its start over the bin width)
     points: tuple[Point, ...]
     closed_at_s: float  # processing time the bin closed
 
 
+#: A forecast to score later: (link, target bin index, (horizon s, lower, median, upper)).
+Expected = tuple[str, int, tuple[float, float, float, float]]
+
+
 def forecast_due(
     forecaster: BandwidthForecaster, due: list[Due], bin_s: float
-) -> list[tuple[bytes, bytes]]:
-    """One model call for every due window; the Forecast messages to publish, keyed by link."""
+) -> tuple[list[tuple[bytes, bytes]], list[Expected]]:
+    """One model call for every due window: the Forecast messages to publish (keyed by
+    link), and each forecast with the bin it targets, to be scored when that bin closes."""
     if not due:
-        return []
+        return [], []
     arrays = np.asarray([[p[:4] for p in d.points] for d in due], dtype=np.float64)
     mix = np.asarray([[p[4] for p in d.points] for d in due], dtype=np.float64)
     out = forecaster.forecast(
@@ -98,8 +104,10 @@ def forecast_due(
         class_bytes=mix,
     )
     done_s = time.time()
-    messages = []
+    messages, expected = [], []
     for d, rows in zip(due, out.tolist(), strict=True):
+        for h, (lo, mid, hi) in zip(forecaster.horizons, rows, strict=True):
+            expected.append((d.link, d.index + h, (h * bin_s, lo, mid, hi)))
         record = Forecast(
             link=d.link,
             made_at_s=d.points[-1][0] + bin_s,
@@ -111,4 +119,4 @@ def forecast_due(
             latency_s=max(0.0, done_s - d.closed_at_s),
         )
         messages.append((d.link.encode(), record.model_dump_json().encode()))
-    return messages
+    return messages, expected

@@ -1,6 +1,6 @@
 """The worker's Prometheus metrics, served on its web port at /metrics."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS_IN = Counter("linkcast_records_in_total", "Messages read from the flows topic")
 RECORDS_REJECTED = Counter(
@@ -17,4 +17,18 @@ LINKS_TRACKED = Gauge("linkcast_links_tracked", "Links held by this worker")
 FORECASTS = Counter("linkcast_forecasts_total", "Forecasts published (one per closed bin)")
 FORECAST_FAILURES = Counter(
     "linkcast_forecast_failures_total", "Closed bins whose forecast failed (the stream went on)"
+)
+FORECAST_RELATIVE_ERROR = Histogram(
+    "linkcast_forecast_relative_error",
+    "Scored forecasts' |forecast - actual| / max(actual, 1 kbit/s), by horizon",
+    ["horizon_s"],
+    buckets=(0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+FORECASTS_INSIDE_INTERVAL = Counter(
+    "linkcast_forecasts_inside_interval_total",
+    "Scored forecasts whose actual value fell inside the interval, by horizon",
+    ["horizon_s"],
+)
+FORECASTS_SCORED = Counter(
+    "linkcast_forecasts_scored_total", "Forecasts scored as their bins closed", ["horizon_s"]
 )

@@ -20,7 +20,6 @@ bins whatever the speed; slower than real time, the wall clock outruns event
 time and a link's next record can arrive after its bins were closed (late).
 """
 
-import base64
 import logging
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
@@ -29,16 +28,14 @@ from typing import Any, Protocol
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
+from streams.records import classification, dead_letter, window_record
 from streams.schemas import (
-    ClassCount,
-    Classification,
-    DeadLetter,
     FlowRecord,
     LinkState,
     RejectReason,
-    TrafficClass,
     WindowRecord,
 )
+from streams.scoring import ForecastScores, Score
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +57,8 @@ class Outputs:
     forecasts: list[tuple[bytes, bytes]] = field(default_factory=list)
     due: list[Due] = field(default_factory=list)  # closed bins to forecast, in one call
     forecast_failures: int = 0
+    scores: list[Score] = field(default_factory=list)  # forecasts scored as their bins closed
+    closed_links: set[str] = field(default_factory=set)  # links that closed bins
     link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
@@ -74,6 +73,7 @@ class _Link:
     last_offset: int = -1
     last_wall_s: float = 0.0
     history: History = field(default_factory=lambda: History(0))
+    scores: ForecastScores = field(default_factory=ForecastScores)
 
 
 class LinkProcessor:
@@ -170,8 +170,8 @@ class LinkProcessor:
             closed = []
         link.last_wall_s = now_s
         self._emit(record.link, link, closed, now_s, out)
-        out.states[record.link] = self._snapshot(link)
         self._forecast(out)
+        out.states[record.link] = self._snapshot(link)
         return out
 
     def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> Outputs:
@@ -189,8 +189,9 @@ class LinkProcessor:
             closed = link.bins.advance_us(max_ts_us + to_us(idle_s) - self.config.lateness_us)
             if closed:
                 self._emit(name, link, closed, now_s, out)
-                out.states[name] = self._snapshot(link)
         self._forecast(out)
+        for name in {d.link for d in out.due} | {n for n in out.closed_links}:
+            out.states[name] = self._snapshot(self._links[name])
         return out
 
     def store_states(self, out: Outputs) -> None:
@@ -213,10 +214,13 @@ class LinkProcessor:
         if not out.due or self.forecaster is None:
             return
         try:
-            out.forecasts = forecast_due(self.forecaster, out.due, self.config.bin_s)
+            out.forecasts, expected = forecast_due(self.forecaster, out.due, self.config.bin_s)
         except Exception as exc:  # a model failure costs these forecasts, never the stream
             out.forecast_failures = len(out.due)
             log.error("forecasting %d bins failed: %r", len(out.due), exc)
+            return
+        for name, target, forecast in expected:
+            self._links[name].scores.expect(target, forecast)
 
     # ---- state ---------------------------------------------------------
 
@@ -252,10 +256,11 @@ class LinkProcessor:
             partition = int(snapshot["partition"])
             last_offset = int(snapshot["last_offset"])
             history = History.from_list(self._history_bins, snapshot.get("history"))
+            scores = ForecastScores.from_dict(snapshot.get("scores"))
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("starting link %s afresh: its stored state is unusable (%s)", name, exc)
             return None
-        link = self._links[name] = _Link(bins, partition, last_offset, now_s, history)
+        link = self._links[name] = _Link(bins, partition, last_offset, now_s, history, scores)
         self._by_partition.setdefault(partition, set()).add(name)
         return link
 
@@ -266,6 +271,7 @@ class LinkProcessor:
             "partition": link.partition,
             "last_offset": link.last_offset,
             "history": link.history.to_list(),
+            "scores": link.scores.to_dict(),
         }
 
     # ---- outputs -------------------------------------------------------
@@ -279,33 +285,15 @@ class LinkProcessor:
         bin_s = self.config.bin_s
         last: WindowRecord | None = None
         for b in closed:
-            last = WindowRecord(
-                link=name,
-                bin_start_s=b.start_s,
-                bin_end_s=b.end_s,
-                bytes=b.bytes,
-                packets=b.packets,
-                flows=b.flows,
-                bps=b.bytes * 8 / bin_s,
-                window_start_s=b.window_start_s,
-                window_bins=b.window_bins,
-                window_bytes=b.window_bytes,
-                window_packets=b.window_packets,
-                window_flows=b.window_flows,
-                window_bps=b.window_bytes * 8 / (b.window_bins * bin_s),
-                emitted_at_s=now_s,
-                latency_s=None if b.last_arrival_s is None else max(0.0, now_s - b.last_arrival_s),
-                class_mix={
-                    TrafficClass(c): ClassCount(bytes=nb, flows=nf)
-                    for c, (nb, nf) in b.class_mix.items()
-                },
-            )
+            last = window_record(name, b, bin_s, now_s)
             out.windows.append((key, last.model_dump_json().encode()))
+            out.scores += link.scores.close(b.index, b.bytes * 8 / bin_s)
             link.history.size = self._history_bins
             link.history.add(b, bin_s)
             if self.forecaster is not None and link.history.full:
-                out.due.append(Due(name, tuple(link.history.points), now_s))
+                out.due.append(Due(name, b.index, tuple(link.history.points), now_s))
         out.bins_closed += len(closed)
+        out.closed_links.add(name)
         self._emit_state(name, link, last, now_s, out)
 
     def _emit_state(
@@ -327,38 +315,20 @@ class LinkProcessor:
             late_records=bins.late_records,
             last_window=last,
             updated_at_s=now_s,
+            forecast_error=link.scores.errors(),
         )
         out.link_states.append((name.encode(), state.model_dump_json().encode()))
 
     def _classification(self, record: FlowRecord) -> tuple[str, tuple[bytes, bytes]]:
-        """The class of one flow by the current classifier (the models' own feature code),
-        and the classification message to publish.
+        """The class of one flow, and the classification message to publish.
 
         Every valid flow is classified on arrival, a late one too: lateness is about
         its bin, which has closed, not about what the flow is. A late flow is then
         dead-lettered as ``late`` and not counted in any bin or class mix.
         """
         assert self.classifier is not None
-        [(cls, confidence)] = self.classifier.classify([record])
-        features = None
-        if self.emit_features:
-            from models.features import flow_features
-
-            features = flow_features(record)
-        result = Classification(
-            link=record.link,
-            ts=record.ts,
-            src=None if record.src is None else str(record.src),
-            dst=None if record.dst is None else str(record.dst),
-            sport=record.sport,
-            dport=record.dport,
-            proto=record.proto,
-            cls=TrafficClass(cls),
-            confidence=confidence,
-            model_version=self.classifier.version,
-            features=features,
-        )
-        return cls, (record.link.encode(), result.model_dump_json(exclude_none=True).encode())
+        cls, message = classification(record, self.classifier, self.emit_features)
+        return cls, (record.link.encode(), message)
 
     def _dead_letter(
         self,
@@ -370,15 +340,10 @@ class LinkProcessor:
         timestamp_ms: int | None,
         now_s: float,
     ) -> tuple[bytes | None, bytes, RejectReason]:
-        letter = DeadLetter(
-            reason=rejection.reason,
-            detail=rejection.detail,
-            topic=self.source_topic,
-            partition=partition,
-            offset=offset,
-            timestamp_ms=timestamp_ms,
-            key_b64=None if key is None else base64.b64encode(key).decode(),
-            raw_b64=base64.b64encode(value or b"").decode(),
-            rejected_at_s=now_s,
+        return (
+            key,
+            dead_letter(
+                key, value, rejection, self.source_topic, partition, offset, timestamp_ms, now_s
+            ),
+            rejection.reason,
         )
-        return key, letter.model_dump_json().encode(), rejection.reason

@@ -125,6 +125,16 @@ class WindowRecord(_Record):
     )
 
 
+class HorizonError(_Record):
+    """How one horizon's forecasts of a link have done, as their bins closed (recent-weighted)."""
+
+    horizon_s: float = Field(gt=0)
+    scored: int = Field(ge=0, description="forecasts scored so far")
+    mae_bps: float = Field(ge=0, description="mean absolute error, exponentially weighted")
+    wape: float | None = Field(None, ge=0, description="mae_bps over the mean actual bits/s")
+    coverage: float = Field(ge=0, le=1, description="share of actual values inside the interval")
+
+
 class LinkState(_Record):
     """The latest state of one link, on the compacted link-state topic."""
 
@@ -139,6 +149,9 @@ class LinkState(_Record):
     late_records: int = Field(ge=0, description="records rejected as later than the lateness")
     last_window: WindowRecord | None = None
     updated_at_s: float = Field(description="processing time of this update")
+    forecast_error: list[HorizonError] = Field(
+        default_factory=list, description="per horizon, how the link's forecasts have done"
+    )
 
 
 class RejectReason(StrEnum):

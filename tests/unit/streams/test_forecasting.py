@@ -118,3 +118,34 @@ def test_forecasts_resume_identically_after_a_restart_from_the_stored_state(real
     after = run(records[120:], store)  # a new processor: history comes from the store
     assert before + after == straight
     assert len(straight) > 10
+
+
+def test_link_state_carries_each_horizons_error_once_its_bins_close(real_forecaster):
+    from streams.schemas import LinkState
+
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 10),
+        {},
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        forecaster=real_forecaster,
+    )
+    t = real_forecaster.window_bins
+    states = []
+    for second in range(t + 15):
+        out = proc.on_flow(
+            *_flow("a", T0 + second + 0.5, 1000),
+            partition=0,
+            offset=second,
+            timestamp_ms=None,
+            now_s=1.0,
+        )
+        proc.store_states(out)
+        states += [LinkState.model_validate_json(v) for _, v in out.link_states]
+    errors = {e.horizon_s: e for e in states[-1].forecast_error}
+    # forecasts from bin t-1 on; bins up to t+13 closed: +1 s scored 14 times, +10 s 5 times
+    assert errors[1.0].scored == 14
+    assert errors[10.0].scored == 5
+    assert 60.0 not in errors
+    assert errors[1.0].wape is not None
+    assert errors[1.0].wape < 1.0  # a steady 8 kbit/s link is forecast within its own size
