@@ -3,7 +3,7 @@
 Each package registers its own subcommands (streams: worker, topics, schema;
 producers: simulate, replay; api: api); this module adds the local cluster, the
 demo and the `bench` group, into which each package registers its benchmarks
-(producers: `bench replay`, models: `bench inference`).
+(producers: `bench replay`, models: `bench inference`, api: `bench api`).
 """
 
 import argparse
@@ -17,10 +17,10 @@ from pydantic import ValidationError
 from api import bench as api_bench
 from api import cli as api_cli
 from deploy import modelcli
+from models.exceptions import ModelError
 from producers import bench as producers_bench
 from producers import cli as producers_cli
 from streams import cli as streams_cli
-from models.exceptions import ModelError
 from streams.exceptions import LinkcastError
 
 
