@@ -29,9 +29,6 @@ class ApiSettings(KafkaSettings):
         description="how far back (by message time) the view reads windows, forecasts and "
         "alerts at start; link-state and models are read from the beginning",
     )
-    link_capacities_file: Path | None = Field(
-        None, description='JSON {"<link>": <capacity in bits/s>, ...}: utilisation where known'
-    )
     # The live stream (GET /v1/stream).
     sse_queue_max: int = Field(
         256, ge=1, le=100_000, description="events queued per stream client; the oldest drop"

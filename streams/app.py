@@ -11,8 +11,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
 from streams.bins import BinConfig
+from streams.capacities import load_capacities
 from streams.modelwatch import ModelFollower
-from streams.processor import LinkProcessor, Outputs
+from streams.processor import AlertConfig, LinkProcessor, Outputs
 from streams.settings import StreamSettings
 from streams.topics import Topics
 
@@ -57,6 +58,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     ticks = raw(topics.ticks)
     classifications = raw(topics.classifications)
     forecasts = raw(topics.forecasts)
+    alerts = raw(topics.alerts)
     table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
@@ -66,6 +68,11 @@ def create_app(settings: StreamSettings) -> faust.App:
         classifier=_current(settings, "classifier") if settings.classify else None,
         emit_features=settings.classify_emit_features,
         forecaster=_current(settings, "forecaster") if settings.forecast else None,
+        alerting=AlertConfig(
+            settings.alert_attack_share,
+            settings.alert_bins,
+            load_capacities(settings.link_capacities_file),
+        ),
     )
 
     def model_in_use(kind: str) -> str | None:
@@ -101,6 +108,10 @@ def create_app(settings: StreamSettings) -> faust.App:
             await windows.send(key=key, value=value, force=True)
         for key, value in out.forecasts:
             await forecasts.send(key=key, value=value, force=True)
+        for key, value in out.alerts:
+            await alerts.send(key=key, value=value, force=True)
+            alert = json.loads(value)
+            metrics.ALERTS.labels(reason=alert["reason"], state=alert["state"]).inc()
         if out.forecasts:
             metrics.FORECASTS.inc(len(out.forecasts))
         if out.forecast_failures:

@@ -32,3 +32,8 @@ FORECASTS_INSIDE_INTERVAL = Counter(
 FORECASTS_SCORED = Counter(
     "linkcast_forecasts_scored_total", "Forecasts scored as their bins closed", ["horizon_s"]
 )
+ALERTS = Counter(
+    "linkcast_alerts_total",
+    "Alerts published, by reason and state (raised, cleared)",
+    ["reason", "state"],
+)

@@ -25,6 +25,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from streams.alerts import LinkAlerts, attack_share
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
@@ -38,6 +39,15 @@ from streams.schemas import (
 from streams.scoring import ForecastScores, Score
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """When alerts are raised (see streams.alerts)."""
+
+    attack_share: float = 0.5
+    bins: int = 3
+    capacities: dict[str, float] = field(default_factory=dict)  # link -> bits/s
 
 
 class FlowClassifier(Protocol):
@@ -55,6 +65,7 @@ class Outputs:
     windows: list[tuple[bytes, bytes]] = field(default_factory=list)
     classifications: list[tuple[bytes, bytes]] = field(default_factory=list)
     forecasts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
     due: list[Due] = field(default_factory=list)  # closed bins to forecast, in one call
     forecast_failures: int = 0
     scores: list[Score] = field(default_factory=list)  # forecasts scored as their bins closed
@@ -74,6 +85,7 @@ class _Link:
     last_wall_s: float = 0.0
     history: History = field(default_factory=lambda: History(0))
     scores: ForecastScores = field(default_factory=ForecastScores)
+    alerts: LinkAlerts = field(default_factory=lambda: LinkAlerts(3))
 
 
 class LinkProcessor:
@@ -89,10 +101,12 @@ class LinkProcessor:
         classifier: FlowClassifier | None = None,
         emit_features: bool = False,
         forecaster: BandwidthForecaster | None = None,
+        alerting: AlertConfig | None = None,
     ) -> None:
         self.config = config
         self.classifier = classifier
         self.forecaster = forecaster
+        self.alerting = alerting or AlertConfig()
         self.emit_features = emit_features
         self.store = store
         self.source_topic = source_topic
@@ -221,6 +235,67 @@ class LinkProcessor:
             return
         for name, target, forecast in expected:
             self._links[name].scores.expect(target, forecast)
+        per_due = len(self.forecaster.horizons)  # forecast_due lists them due by due
+        for k, d in enumerate(out.due):
+            self._check_capacity(
+                d, [f for _, _, f in expected[k * per_due : (k + 1) * per_due]], out
+            )
+
+    # ---- alerts --------------------------------------------------------
+
+    def _check_bin(
+        self, name: str, link: _Link, b: ClosedBin, scored: list[Score], out: Outputs
+    ) -> None:
+        """The conditions a closed bin decides: attack share and unexpected change."""
+        observed = []
+        if self.classifier is not None:
+            share = attack_share(b.class_mix, b.bytes)
+            observed.append(
+                link.alerts.observe(
+                    name,
+                    "attack_share",
+                    share >= self.alerting.attack_share,
+                    b.end_s,
+                    "critical" if share >= 0.9 else "warning",
+                    {"attack_share": share, "bin_bytes": float(b.bytes)},
+                    self.classifier.version,
+                )
+            )
+        next_bin = [s for s in scored if abs(s.horizon_s - self.config.bin_s) < 1e-9]
+        if next_bin and self.forecaster is not None:
+            s = next_bin[0]
+            observed.append(
+                link.alerts.observe(
+                    name,
+                    "unexpected_change",
+                    not s.inside,
+                    b.end_s,
+                    "warning",
+                    {"actual_bps": s.actual_bps, "abs_error_bps": s.abs_error_bps},
+                    self.forecaster.version,
+                )
+            )
+        out.alerts += [(name.encode(), a.model_dump_json().encode()) for a in observed if a]
+
+    def _check_capacity(
+        self, due: Due, forecasts: list[tuple[float, float, float, float]], out: Outputs
+    ) -> None:
+        """A forecast above the link's capacity (only links with a known capacity)."""
+        capacity = self.alerting.capacities.get(due.link)
+        if capacity is None or self.forecaster is None:
+            return
+        horizon_s, lower, median, _ = max(forecasts, key=lambda f: f[2])
+        alert = self._links[due.link].alerts.observe(
+            due.link,
+            "forecast_over_capacity",
+            median > capacity,
+            due.points[-1][0] + self.config.bin_s,
+            "critical" if lower > capacity else "warning",
+            {"capacity_bps": capacity, "forecast_bps": median, "horizon_s": horizon_s},
+            self.forecaster.version,
+        )
+        if alert is not None:
+            out.alerts.append((due.link.encode(), alert.model_dump_json().encode()))
 
     # ---- state ---------------------------------------------------------
 
@@ -245,7 +320,13 @@ class LinkProcessor:
         if restored is not None:
             return restored
         link = self._links[name] = _Link(
-            LinkBins(self.config), partition, -1, now_s, History(self._history_bins)
+            LinkBins(self.config),
+            partition,
+            -1,
+            now_s,
+            History(self._history_bins),
+            ForecastScores(),
+            LinkAlerts(self.alerting.bins),
         )
         self._by_partition.setdefault(partition, set()).add(name)
         return link
@@ -257,10 +338,13 @@ class LinkProcessor:
             last_offset = int(snapshot["last_offset"])
             history = History.from_list(self._history_bins, snapshot.get("history"))
             scores = ForecastScores.from_dict(snapshot.get("scores"))
+            alerts = LinkAlerts.from_dict(self.alerting.bins, snapshot.get("alerts"))
         except (KeyError, TypeError, ValueError) as exc:
             log.warning("starting link %s afresh: its stored state is unusable (%s)", name, exc)
             return None
-        link = self._links[name] = _Link(bins, partition, last_offset, now_s, history, scores)
+        link = self._links[name] = _Link(
+            bins, partition, last_offset, now_s, history, scores, alerts
+        )
         self._by_partition.setdefault(partition, set()).add(name)
         return link
 
@@ -272,6 +356,7 @@ class LinkProcessor:
             "last_offset": link.last_offset,
             "history": link.history.to_list(),
             "scores": link.scores.to_dict(),
+            "alerts": link.alerts.to_dict(),
         }
 
     # ---- outputs -------------------------------------------------------
@@ -287,7 +372,9 @@ class LinkProcessor:
         for b in closed:
             last = window_record(name, b, bin_s, now_s)
             out.windows.append((key, last.model_dump_json().encode()))
-            out.scores += link.scores.close(b.index, b.bytes * 8 / bin_s)
+            scored = link.scores.close(b.index, b.bytes * 8 / bin_s)
+            out.scores += scored
+            self._check_bin(name, link, b, scored, out)
             link.history.size = self._history_bins
             link.history.add(b, bin_s)
             if self.forecaster is not None and link.history.full:

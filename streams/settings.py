@@ -32,6 +32,11 @@ class KafkaSettings(BaseSettings):
         ge=1 << 20,
         description="bytes the flows topic keeps per partition (it is not limited by time)",
     )
+    link_capacities_file: Path | None = Field(
+        None,
+        description='JSON {"<link>": <capacity in bits/s>, ...}: utilisation and capacity '
+        "alerts where known (the worker and the API read the same file)",
+    )
     models_dir: Path = Field(
         Path(".linkcast/models"),
         description="model registry; without a current version, the packaged models are used",
@@ -57,6 +62,12 @@ class StreamSettings(KafkaSettings):
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     classify: bool = Field(True, description="classify every flow with the current classifier")
+    alert_attack_share: float = Field(
+        0.5, gt=0, le=1, description="share of a bin's bytes classified attack that raises an alert"
+    )
+    alert_bins: int = Field(
+        3, ge=1, le=3600, description="consecutive bins a condition must hold to raise or clear"
+    )
     forecast: bool = Field(True, description="forecast each link's bandwidth on every bin close")
     classify_emit_features: bool = Field(
         False, description="add each flow's classifier features to its classification (debugging)"
