@@ -75,7 +75,7 @@
       api("/v1/links?limit=1000"), api("/v1/alerts?recent=20"), api("/v1/models"),
     ]);
     for (const answer of page.links) links.set(answer.link, answer);
-    $("links-total").textContent = `(${page.total}; view ${fmtAge(page.age_s)} old)`;
+    $("links-total").textContent = `(${links.size}; view ${fmtAge(page.age_s)} old)`;  // the stream adds links between refreshes
     if (selected === null && page.links.length > 0) await select(page.links[0].link);
     else if (selected !== null) await loadLink(selected);
     renderLinks();
