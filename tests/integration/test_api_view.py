@@ -107,9 +107,19 @@ def test_the_view_reads_back_then_follows_windows_forecasts_alerts_and_models(
                 (topics.windows, window_record("l1", 1001.0, bps=1000.0), "l1", None),
                 (topics.alerts, alert_record("l1", "a1", "cleared"), "l1", None),
                 (topics.forecasts, forecast_record("l2", 5.0), "l2", None),
-                (topics.link_state, None, "l1", None),  # the worker forgot l1
             ],
         )
+        # Topics are read independently: the tombstone goes once l1's last window is in,
+        # as it would after the worker published that window and then forgot the link.
+        wait_until(
+            lambda: (
+                (got := get_json(base, "/v1/links/l1", bearer))
+                and got["window"]["bin_end_s"] == 1001.0
+            ),
+            30,
+            "the view to have l1's last window",
+        )
+        publish(kafka_bootstrap, [(topics.link_state, None, "l1", None)])  # the worker forgot l1
 
         def followed() -> dict | None:
             alerts = get_json(base, "/v1/alerts", bearer)
