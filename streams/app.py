@@ -114,6 +114,12 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.ALERTS.labels(reason=alert["reason"], state=alert["state"]).inc()
         if out.forecasts:
             metrics.FORECASTS.inc(len(out.forecasts))
+        for seconds in out.bin_latencies_s:
+            metrics.STAGE_LATENCY.labels(stage="record_to_bin_close").observe(seconds)
+        for seconds in out.forecast_latencies_s:
+            metrics.STAGE_LATENCY.labels(stage="bin_close_to_forecast").observe(seconds)
+        for model, seconds in out.inference_s:
+            metrics.INFERENCE.labels(model=model).observe(seconds)
         if out.forecast_failures:
             metrics.FORECAST_FAILURES.inc(out.forecast_failures)
         for score in out.scores:
@@ -163,7 +169,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.LINKS_TRACKED.set(processor.links_tracked)
 
     async def flows_caught_up(partition: int) -> bool:
-        """True when no flows message of ``partition`` is waiting to be processed."""
+        """True when no flows message of ``partition`` is waiting to be processed
+        (and the partition's consumer lag, for the metric)."""
         tp = TP(topics.flows, partition)
         highwater = (await app.consumer.highwaters(tp)).get(tp)
         if highwater is None:
@@ -171,8 +178,11 @@ def create_app(settings: StreamSettings) -> faust.App:
         last = processor.last_offset(partition)
         if last is None:  # nothing handled since assignment: compare the fetch position
             position = await app.consumer.position(tp)
-            return position is None or position >= highwater
-        return last + 1 >= highwater
+            done = highwater if position is None else position
+        else:
+            done = last + 1
+        metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
+        return done >= highwater
 
     @app.timer(interval=settings.tick_interval_s)
     async def send_ticks() -> None:

@@ -37,3 +37,21 @@ ALERTS = Counter(
     "Alerts published, by reason and state (raised, cleared)",
     ["reason", "state"],
 )
+STAGE_LATENCY = Histogram(
+    "linkcast_stage_latency_seconds",
+    "Processing time between pipeline stages: a bin's last record to the bin's close, "
+    "a bin's close to its forecast",
+    ["stage"],
+    buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0),
+)
+INFERENCE = Histogram(
+    "linkcast_model_inference_seconds",
+    "Time of one model call (the forecaster's covers every link of one message)",
+    ["model"],
+    buckets=(0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0),
+)
+CONSUMER_LAG = Gauge(
+    "linkcast_consumer_lag_records",
+    "Flows messages not yet processed, per partition",
+    ["partition"],
+)

@@ -21,6 +21,7 @@ time and a link's next record can arrive after its bins were closed (late).
 """
 
 import logging
+import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -70,6 +71,9 @@ class Outputs:
     forecast_failures: int = 0
     scores: list[Score] = field(default_factory=list)  # forecasts scored as their bins closed
     closed_links: set[str] = field(default_factory=set)  # links that closed bins
+    bin_latencies_s: list[float] = field(default_factory=list)  # last record -> bin close
+    forecast_latencies_s: list[float] = field(default_factory=list)  # bin close -> forecast
+    inference_s: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
@@ -163,7 +167,9 @@ class LinkProcessor:
         link.last_offset = offset
         cls = None
         if self.classifier is not None:
+            started = time.perf_counter()
             cls, classification = self._classification(record)
+            out.inference_s.append(("classifier", time.perf_counter() - started))
             out.classifications.append(classification)
         try:
             closed = link.bins.add(
@@ -228,7 +234,11 @@ class LinkProcessor:
         if not out.due or self.forecaster is None:
             return
         try:
+            started = time.perf_counter()
             out.forecasts, expected = forecast_due(self.forecaster, out.due, self.config.bin_s)
+            out.inference_s.append(("forecaster", time.perf_counter() - started))
+            done_s = time.time()
+            out.forecast_latencies_s += [max(0.0, done_s - d.closed_at_s) for d in out.due]
         except Exception as exc:  # a model failure costs these forecasts, never the stream
             out.forecast_failures = len(out.due)
             log.error("forecasting %d bins failed: %r", len(out.due), exc)
@@ -371,6 +381,8 @@ class LinkProcessor:
         last: WindowRecord | None = None
         for b in closed:
             last = window_record(name, b, bin_s, now_s)
+            if last.latency_s is not None:
+                out.bin_latencies_s.append(last.latency_s)
             out.windows.append((key, last.model_dump_json().encode()))
             scored = link.scores.close(b.index, b.bytes * 8 / bin_s)
             out.scores += scored
