@@ -65,6 +65,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         table,
         source_topic=topics.flows,
         idle_close_after_s=settings.idle_close_after_s,
+        expire_after_s=settings.link_expire_after_s,
         classifier=_current(settings, "classifier") if settings.classify else None,
         emit_features=settings.classify_emit_features,
         forecaster=_current(settings, "forecaster") if settings.forecast else None,
@@ -130,8 +131,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             )
             if score.inside:
                 metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc()
-        for key, value in out.link_states:
-            await link_states.send(key=key, value=value, force=True)
+        for key, state in out.link_states:
+            await link_states.send(key=key, value=state, force=True)
         for dead_key, dead_value, reason in out.deadletters:
             await deadletter.send(key=dead_key, value=dead_value, force=True)
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()

@@ -71,10 +71,11 @@ class Outputs:
     forecast_failures: int = 0
     scores: list[Score] = field(default_factory=list)  # forecasts scored as their bins closed
     closed_links: set[str] = field(default_factory=set)  # links that closed bins
+    expired: list[str] = field(default_factory=list)  # links dropped after a long silence
     bin_latencies_s: list[float] = field(default_factory=list)  # last record -> bin close
     forecast_latencies_s: list[float] = field(default_factory=list)  # bin close -> forecast
     inference_s: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
-    link_states: list[tuple[bytes, bytes]] = field(default_factory=list)
+    link_states: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # None: forgotten
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
     bins_closed: int = 0
@@ -102,6 +103,7 @@ class LinkProcessor:
         *,
         source_topic: str,
         idle_close_after_s: float,
+        expire_after_s: float | None = None,
         classifier: FlowClassifier | None = None,
         emit_features: bool = False,
         forecaster: BandwidthForecaster | None = None,
@@ -115,6 +117,7 @@ class LinkProcessor:
         self.store = store
         self.source_topic = source_topic
         self.idle_close_after_s = idle_close_after_s
+        self.expire_after_s = expire_after_s
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
         self._loaded: set[int] = set()
@@ -209,10 +212,25 @@ class LinkProcessor:
             closed = link.bins.advance_us(max_ts_us + to_us(idle_s) - self.config.lateness_us)
             if closed:
                 self._emit(name, link, closed, now_s, out)
+            elif self.expire_after_s is not None and idle_s >= self.expire_after_s:
+                out.expired.append(name)
         self._forecast(out)
         for name in {d.link for d in out.due} | {n for n in out.closed_links}:
             out.states[name] = self._snapshot(self._links[name])
+        for name in out.expired:
+            self._forget(name, partition)
+            out.link_states.append((name.encode(), None))  # the API forgets it too
         return out
+
+    def _forget(self, name: str, partition: int) -> None:
+        """Drop a link that has been silent for ``expire_after_s``: memory stays bounded.
+
+        Its bins are all closed by then. If it comes back it starts afresh: new
+        totals, and a forecast again once it has a full history.
+        """
+        self._links.pop(name, None)
+        self._last_window.pop(name, None)
+        self._by_partition.get(partition, set()).discard(name)
 
     def store_states(self, out: Outputs) -> None:
         """Write the state changes of ``out`` to the store.
@@ -222,6 +240,8 @@ class LinkProcessor:
         """
         for name, snapshot in out.states.items():
             self.store[name] = snapshot
+        for name in out.expired:
+            self.store.pop(name, None)  # a table deletion: a tombstone in its changelog
 
     # ---- forecasts -----------------------------------------------------
 

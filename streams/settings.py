@@ -55,6 +55,12 @@ class StreamSettings(KafkaSettings):
         description="processing-time silence after which a link's bins close on the timer",
     )
     tick_interval_s: float = Field(1.0, gt=0, le=60, description="period of the idle timer")
+    link_expire_after_s: float | None = Field(
+        3600.0,
+        gt=0,
+        description="processing-time silence after which a link is dropped from state "
+        "(None: never); it starts afresh if it comes back",
+    )
     store: Literal["rocksdb://", "memory://"] = "rocksdb://"
     data_dir: Path = Path(".linkcast/worker")
     worker_host: str = "127.0.0.1"

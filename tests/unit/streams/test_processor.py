@@ -199,3 +199,26 @@ def test_flows_are_classified_and_bins_carry_the_class_mix():
         "dns": (300, 1),
         "web": (900, 1),
     }
+
+
+def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
+    store: dict = {}
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 2),
+        store,
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        expire_after_s=60.0,
+    )
+    feed(proc, [flow("a", T0 + 0.5, 100), flow("b", T0 + 0.5, 100)], now_s=1000.0)
+    feed(proc, [flow("b", T0 + 40.5, 100)], first_offset=2, now_s=1040.0)
+    for now in (1010.0, 1030.0, 1070.0):  # a closes its bins, then its window is all zeros
+        out = tick(proc, now)
+    assert out.expired == ["a"]
+    assert (b"a", None) in out.link_states  # a tombstone: the API forgets it too
+    assert "a" not in store
+    assert "b" in store
+    assert proc.links_tracked == 1
+    feed(proc, [flow("a", T0 + 100.5, 7)], first_offset=3, now_s=1100.0)
+    fresh = store["a"]["bins"]
+    assert (fresh["bins_closed"], fresh["total_bytes"]) == (0, 0)  # afresh: old totals gone
