@@ -32,7 +32,9 @@ def create_app(settings: StreamSettings) -> faust.App:
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         store=settings.store,
-        datadir=str(settings.data_dir),
+        # Faust names its RocksDB files by table and partition only: one folder per app id,
+        # so workers of two topic prefixes never read each other's state.
+        datadir=str(settings.data_dir / settings.app_id),
         processing_guarantee=settings.processing_guarantee,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
