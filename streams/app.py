@@ -28,13 +28,16 @@ def broker_urls(bootstrap: str) -> list[str]:
 def create_app(settings: StreamSettings) -> faust.App:
     """Build the worker's Faust app from settings (and from nothing else)."""
     topics = Topics.from_settings(settings)
+    # Faust names its RocksDB files by table and partition only: one folder per app id,
+    # so workers of two topic prefixes never read each other's state. Faust makes the
+    # last folder itself, not its parents.
+    datadir = settings.data_dir / settings.app_id
+    datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         store=settings.store,
-        # Faust names its RocksDB files by table and partition only: one folder per app id,
-        # so workers of two topic prefixes never read each other's state.
-        datadir=str(settings.data_dir / settings.app_id),
+        datadir=str(datadir),
         processing_guarantee=settings.processing_guarantee,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
