@@ -33,7 +33,7 @@ demo: sysdeps $(STAMP) ## run it all: local broker, worker, API, simulated traff
 test: sysdeps $(STAMP) ## run every test (starts a local Kafka broker for the session)
 	$(BIN)/pytest
 
-train: $(STAMP) ## retrain both models on ../shared/data into the registry (LINKCAST_MODELS_DIR); about 15 min on 2 cores
+train: $(STAMP) ## retrain both models on ../shared/data into the registry (LINKCAST_MODELS_DIR); about 10 min on 2 cores
 	$(BIN)/linkcast train classifier
 	$(BIN)/linkcast train forecaster
 

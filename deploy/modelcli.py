@@ -100,7 +100,7 @@ def register_bench(benches: "argparse._SubParsersAction[argparse.ArgumentParser]
     register(benches)
 
 
-def _registry(args: argparse.Namespace) -> Any:
+def registry_of(args: argparse.Namespace) -> Any:
     from models.registry import Registry
 
     return Registry(args.registry or KafkaSettings().models_dir)
@@ -121,7 +121,7 @@ def _require_data(root: Path) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    registry = _registry(args)
+    registry = registry_of(args)
     _require_data(args.data)
     if args.kind == "classifier":
         from models.classifier import ClassifierParams
@@ -167,10 +167,10 @@ def _classifier_data(args: argparse.Namespace) -> tuple[Any, list[str], Any]:
         print(f"skipped {group}: {why}", file=sys.stderr)
     parts = _files([f for folder in folders for f in data_files(folder)], args.data)
     parts.append(f"simulator runs={args.sim_runs} duration_s={args.sim_duration} seed=0")
-    return _labelled(flows), parts, _labelled(unlabelled, "benign") if unlabelled else None
+    return labelled_data(flows), parts, labelled_data(unlabelled, "benign") if unlabelled else None
 
 
-def _labelled(flows: list[Any], label: str | None = None) -> Any:
+def labelled_data(flows: list[Any], label: str | None = None) -> Any:
     import numpy as np
 
     from models.classifier import LabelledData

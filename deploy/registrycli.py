@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from deploy.modelcli import ModelCliError, _labelled, _registry
+from deploy.modelcli import ModelCliError, labelled_data, registry_of
 from streams.exceptions import LinkcastError
 from streams.settings import KafkaSettings
 
@@ -19,7 +19,7 @@ from streams.settings import KafkaSettings
 def run_evaluate(args: argparse.Namespace) -> int:
     from models.runtime import load_classifier, load_forecaster
 
-    registry = _registry(args)
+    registry = registry_of(args)
     if args.kind == "classifier":
         import numpy as np
 
@@ -30,7 +30,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         classifier = load_classifier(registry.current("classifier"))
         skipped: list[tuple[str, str]] = []
         flows = list(labelled_flows(args.data, args.data, skipped))
-        data = _labelled(flows)
+        data = labelled_data(flows)
         predicted = np.array([best_class(p) for p in classifier.tree.proba(data.x)])
         result = class_metrics(data.y, predicted)
         result |= {
@@ -96,7 +96,7 @@ def run_models(args: argparse.Namespace) -> int:
     from models.exceptions import RegistryError
     from models.registry import KINDS
 
-    registry = _registry(args)
+    registry = registry_of(args)
     if args.action == "list":
         for kind in KINDS:
             try:

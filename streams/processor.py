@@ -215,7 +215,7 @@ class LinkProcessor:
             elif self.expire_after_s is not None and idle_s >= self.expire_after_s:
                 out.expired.append(name)
         self._forecast(out)
-        for name in {d.link for d in out.due} | {n for n in out.closed_links}:
+        for name in out.closed_links:  # every link with a due forecast closed a bin
             out.states[name] = self._snapshot(self._links[name])
         for name in out.expired:
             self._forget(name, partition)

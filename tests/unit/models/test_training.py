@@ -71,8 +71,8 @@ def test_forecaster_is_promoted_only_if_it_beats_the_best_baseline(tmp_path):
     entry = report["sources"]["synthetic"]
     assert set(entry["baselines"]) == {"last_value", "moving_average", "ewma"}
     assert len(entry["model"]["wape"]) == len(entry["model"]["coverage"]) == 2
-    promoted = [v.name for v in registry.versions("forecaster")]
-    assert promoted == [version.name]
+    recorded = [v.name for v in registry.versions("forecaster")]
+    assert recorded == [version.name]
     try:
         current = registry.current("forecaster").name
     except RegistryError:
