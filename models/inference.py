@@ -88,7 +88,7 @@ class TreeClassifier:
             rows = [self.proba_one(flow_features(records[0]))]
         else:
             rows = list(self.proba(flow_matrix(records)))
-        return [(best_class(p), float(np.max(p))) for p in rows]
+        return [_pick(p) for p in rows]
 
 
 #: CLASSES in alphabetical order: scikit-learn's ``classes_`` order, which breaks its ties.
@@ -97,8 +97,13 @@ _BY_NAME = sorted(range(len(CLASSES)), key=lambda i: CLASSES[i])
 
 def best_class(proba: np.ndarray) -> str:
     """The most probable class; a tie goes to the first by name, as scikit-learn's does."""
-    top = max(proba)
-    return CLASSES[next(i for i in _BY_NAME if proba[i] == top)]
+    return _pick(proba)[0]
+
+
+def _pick(proba: np.ndarray) -> tuple[str, float]:
+    """(best class, its probability), the maximum found once (the worker's per-flow path)."""
+    top = float(proba.max())
+    return CLASSES[next(i for i in _BY_NAME if proba[i] == top)], top
 
 
 def _depth(left: np.ndarray, right: np.ndarray) -> int:
