@@ -87,6 +87,7 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     def use_model(kind: str, loaded: Any) -> None:
         # Between two messages: the agent is not running while this runs.
+        metrics.set_model(kind, loaded.version, model_in_use(kind), loaded.metrics)
         if kind == "classifier":
             processor.classifier = loaded
         else:
@@ -134,6 +135,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon).observe(
                 score.abs_error_bps / max(score.actual_bps, 1000.0)
             )
+            metrics.FORECAST_ABS_ERROR.labels(horizon_s=horizon).inc(score.abs_error_bps)
+            metrics.FORECAST_ACTUAL.labels(horizon_s=horizon).inc(score.actual_bps)
             if score.inside:
                 metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc()
         for key, state in out.link_states:
@@ -219,6 +222,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
     else:
         model = load_forecaster(registry.current("forecaster"))
     log.info("using %s %s", kind, model.version)
+    metrics.set_model(kind, model.version, None, model.metrics)
     return model
 
 

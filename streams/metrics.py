@@ -55,3 +55,31 @@ CONSUMER_LAG = Gauge(
     "Flows messages not yet processed, per partition",
     ["partition"],
 )
+FORECAST_ABS_ERROR = Counter(
+    "linkcast_forecast_abs_error_bps_total",
+    "Sum of scored forecasts' |forecast - actual| in bits/s, by horizon; divided by "
+    "linkcast_forecast_actual_bps_total it is the live WAPE",
+    ["horizon_s"],
+)
+FORECAST_ACTUAL = Counter(
+    "linkcast_forecast_actual_bps_total",
+    "Sum of the actual bits/s of scored forecasts' bins, by horizon",
+    ["horizon_s"],
+)
+MODEL_INFO = Gauge(
+    "linkcast_model_info", "1 for the model version this worker uses, by kind", ["kind", "version"]
+)
+MODEL_EVALUATION_WAPE = Gauge(
+    "linkcast_forecaster_evaluation_wape_ratio",
+    "WAPE of the forecaster in use on its held-out test data when it was trained "
+    "(0.366 is 36.6 %); the live WAPE drifting above it means the model no longer fits",
+)
+
+
+def set_model(kind: str, version: str, previous: str | None, metrics: dict[str, float]) -> None:
+    """Show ``version`` as the ``kind`` model in use (and its evaluation figure)."""
+    if previous is not None:
+        MODEL_INFO.remove(kind, previous)
+    MODEL_INFO.labels(kind=kind, version=version).set(1)
+    if kind == "forecaster" and "wape" in metrics:
+        MODEL_EVALUATION_WAPE.set(metrics["wape"] / 100)
