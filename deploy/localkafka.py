@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from deploy.exceptions import LauncherError
-from streams.admin import wait_for_broker
+from streams.admin import broker_count, wait_for_broker
 from streams.exceptions import BrokerUnavailableError
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
@@ -166,7 +166,8 @@ class LocalCluster:
     def start(self, timeout_s: float = 90.0) -> list[int]:
         """Start every node that is not running; return the ids of the nodes started.
 
-        Returns only when the cluster answers a metadata request; raises
+        Returns only when the cluster answers a metadata request naming all
+        ``brokers`` nodes (the first to register answers before the others); raises
         LauncherError with the reason and the tail of the broker log otherwise,
         after stopping the nodes it had started.
         """
@@ -189,7 +190,9 @@ class LocalCluster:
                 if not (node.data_dir / "meta.properties").exists():
                     self._format(node, cluster_id)
                 started[node.node_id] = self._spawn(node)
-            asyncio.run(wait_for_broker_or_exit(self.bootstrap, started, timeout_s))
+            asyncio.run(
+                wait_for_broker_or_exit(self.bootstrap, started, timeout_s, brokers=self.brokers)
+            )
         except (BrokerUnavailableError, LauncherError) as exc:
             tails = "\n".join(
                 f"--- {n.log_path} (last lines) ---\n{tail(n.log_path)}"
@@ -204,8 +207,13 @@ class LocalCluster:
         return list(started)
 
     def stop(self, node_ids: list[int] | None = None, timeout_s: float = 30.0) -> list[int]:
-        """Stop the nodes this launcher started (all, or ``node_ids``); return those stopped."""
-        stopped = []
+        """Stop the nodes this launcher started (all, or ``node_ids``); return those stopped.
+
+        Every node gets SIGTERM at once: stopped one by one, the last nodes of a
+        cluster would wait out ``timeout_s`` for a controller quorum that is gone.
+        A node still running after ``timeout_s`` gets SIGKILL.
+        """
+        running: list[tuple[Node, int]] = []
         for node in self.nodes:
             if node_ids is not None and node.node_id not in node_ids:
                 continue
@@ -215,12 +223,15 @@ class LocalCluster:
                 continue
             with contextlib.suppress(ProcessLookupError):  # it may have exited meanwhile
                 os.kill(pid, signal.SIGTERM)
-                if not wait_for_exit(pid, timeout_s):
+            running.append((node, pid))
+        deadline = time.monotonic() + timeout_s
+        for node, pid in running:
+            if not wait_for_exit(pid, max(0.0, deadline - time.monotonic())):
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                    wait_for_exit(pid, 5.0)
+                wait_for_exit(pid, 5.0)
             node.pid_path.unlink(missing_ok=True)
-            stopped.append(node.node_id)
-        return stopped
+        return [node.node_id for node, _pid in running]
 
     def kill(self, node_id: int) -> None:
         """SIGKILL one node, as a crash would (for fault tests)."""
@@ -319,10 +330,14 @@ class LocalCluster:
 
 
 async def wait_for_broker_or_exit(
-    bootstrap: str, started: "dict[int, subprocess.Popen[bytes]]", timeout_s: float
+    bootstrap: str,
+    started: "dict[int, subprocess.Popen[bytes]]",
+    timeout_s: float,
+    brokers: int = 1,
 ) -> None:
-    """Wait for the metadata answer, failing fast if a JVM we just started exits."""
-    probe = asyncio.create_task(wait_for_broker(bootstrap, timeout_s))
+    """Wait for a metadata answer with ``brokers`` brokers in it, failing fast if a
+    JVM we just started exits."""
+    probe = asyncio.create_task(wait_for_brokers(bootstrap, brokers, timeout_s))
     try:
         while not probe.done():
             for node_id, proc in started.items():
@@ -334,6 +349,21 @@ async def wait_for_broker_or_exit(
         probe.result()
     finally:
         probe.cancel()
+
+
+async def wait_for_brokers(bootstrap: str, brokers: int, timeout_s: float) -> None:
+    """Wait until the cluster's metadata lists ``brokers`` brokers."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        cluster = await wait_for_broker(bootstrap, max(0.5, deadline - time.monotonic()))
+        have = broker_count(cluster)
+        if have >= brokers:
+            return
+        if time.monotonic() > deadline:
+            raise BrokerUnavailableError(
+                bootstrap, timeout_s, f"only {have} of {brokers} brokers registered"
+            )
+        await asyncio.sleep(0.2)
 
 
 def kafka_version() -> str:

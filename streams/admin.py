@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 _TOPIC_ALREADY_EXISTS = 36
 _UNKNOWN_TOPIC_OR_PARTITION = 3
+_INVALID_REPLICATION_FACTOR = 38
 
 
 async def wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object]:
@@ -71,8 +72,15 @@ async def ensure_topics(
     keyed topics must agree on partitions, and silently using another layout
     would move links between partitions. An existing topic whose configs differ
     from its spec (made by an older linkcast) gets the spec's configs.
+
+    A topic to create with a replication factor above the number of live
+    brokers raises TopicMismatchError with what to set; one below
+    ``min(3, brokers)`` is allowed (a shared cluster may mean it) but logged as
+    a warning. Existing topics are used whatever brokers are down.
     """
-    await wait_for_broker(bootstrap, timeout_s)
+    cluster = await wait_for_broker(bootstrap, timeout_s)
+    brokers = broker_count(cluster)
+    warn_low_replication(specs, brokers)
     admin = AIOKafkaAdminClient(
         bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
     )
@@ -90,6 +98,13 @@ async def ensure_topics(
                 created.append(name)
             elif code == _TOPIC_ALREADY_EXISTS:
                 existing.append(name)
+            elif code == _INVALID_REPLICATION_FACTOR:
+                asked = next(s.replication for s in specs if s.name == name)
+                raise TopicMismatchError(
+                    f"could not create topic {name} with replication factor {asked}: the "
+                    f"cluster has {brokers} live broker(s); set LINKCAST_REPLICATION={brokers} "
+                    "or start more brokers ('linkcast kafka start --brokers 3')"
+                )
             else:
                 raise TopicMismatchError(f"could not create topic {name}: error {code} {message}")
         if created:
@@ -107,6 +122,26 @@ async def ensure_topics(
         return created
     finally:
         await admin.close()
+
+
+def broker_count(cluster: Mapping[str, object]) -> int:
+    """The number of brokers in a ``describe_cluster`` answer."""
+    brokers = cluster.get("brokers")
+    return len(brokers) if isinstance(brokers, list) else 0
+
+
+def warn_low_replication(specs: Sequence[TopicSpec], brokers: int) -> None:
+    """Log a warning when the cluster could replicate the topics more than they ask."""
+    wanted = min(3, brokers)
+    low = sorted({s.replication for s in specs if s.replication < wanted})
+    if low:
+        log.warning(
+            "the cluster has %d brokers but topics get replication factor %s: a broker "
+            "failure can lose data or stop writes; set LINKCAST_REPLICATION=%d",
+            brokers,
+            "/".join(map(str, low)),
+            wanted,
+        )
 
 
 async def _align_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:

@@ -72,28 +72,44 @@ class Topics:
         return cls(settings.topic_prefix)
 
 
+def min_insync_replicas(replication: int) -> int:
+    """Replicas that must have a write before it counts (producers use acks=all).
+
+    Two of three (or more): one broker may fail without stopping writes or
+    losing an acknowledged record. With one or two replicas, one: a second
+    required copy would stop every write while one broker of two is down.
+    """
+    return max(1, min(2, replication - 1))
+
+
 def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
-    """Every topic linkcast creates, with its partitions, replication and cleanup policy."""
+    """Every topic linkcast creates, with its partitions, replication and cleanup policy.
+
+    Every topic also carries ``min.insync.replicas`` for its replication
+    (``min_insync_replicas``), so durability does not hang on the broker's default.
+    """
     topics = Topics.from_settings(settings)
     keyed = settings.partitions
     rf = settings.replication
-    compacted = MappingProxyType({"cleanup.policy": "compact"})
-    one_hour = MappingProxyType({"retention.ms": str(60 * 60 * 1000)})
+    isr = {"min.insync.replicas": str(min_insync_replicas(rf))}
+    plain = MappingProxyType(isr)
+    compacted = MappingProxyType({"cleanup.policy": "compact", **isr})
+    one_hour = MappingProxyType({"retention.ms": str(60 * 60 * 1000), **isr})
     # Flows carry their event time as the Kafka timestamp (a replay of a 2019
     # capture says 2019). Retention by time would count from those timestamps and
     # delete a replay at the broker's next check, so flows are kept by size.
     by_size = MappingProxyType(
-        {"retention.ms": "-1", "retention.bytes": str(settings.flows_retention_bytes)}
+        {"retention.ms": "-1", "retention.bytes": str(settings.flows_retention_bytes), **isr}
     )
     return [
         # The worker's outputs are stamped with processing time, when they were made.
         TopicSpec(topics.flows, keyed, rf, by_size),
-        TopicSpec(topics.windows, keyed, rf),
-        TopicSpec(topics.classifications, keyed, rf),
-        TopicSpec(topics.forecasts, keyed, rf),
-        TopicSpec(topics.alerts, keyed, rf),
+        TopicSpec(topics.windows, keyed, rf, plain),
+        TopicSpec(topics.classifications, keyed, rf, plain),
+        TopicSpec(topics.forecasts, keyed, rf, plain),
+        TopicSpec(topics.alerts, keyed, rf, plain),
         TopicSpec(topics.link_state, keyed, rf, compacted),
-        TopicSpec(topics.deadletter, keyed, rf),
+        TopicSpec(topics.deadletter, keyed, rf, plain),
         # One partition: model announcements are few and must stay in order.
         TopicSpec(topics.models, 1, rf, compacted),
         TopicSpec(topics.ticks, keyed, rf, one_hour),
