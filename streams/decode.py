@@ -1,5 +1,13 @@
-"""Raw Kafka message -> FlowRecord, or the reason it is rejected. Pure, no I/O."""
+"""Raw Kafka message -> FlowRecord, or the reason it is rejected. No I/O.
 
+The only outside input is the wall clock, for one check: a record's event time
+may be at most ``MAX_FUTURE_S`` ahead of it. A record stamped in 2099 would
+otherwise push its link's watermark to 2099 and make every later record late.
+Past event times are all accepted (a replay of a 2001 capture is fine), so
+replays give the same results whenever they run.
+"""
+
+import time
 from dataclasses import dataclass
 
 from pydantic import ValidationError
@@ -7,6 +15,10 @@ from pydantic import ValidationError
 from streams.schemas import FlowRecord, RejectReason
 
 MAX_RECORD_BYTES = 64 * 1024
+# The default of Kafka's own bound on message timestamps (message.timestamp.after.max.ms
+# since Kafka 4.0): linkcast's producers stamp messages with the event time, so
+# the broker already refuses what this check refuses from other producers.
+MAX_FUTURE_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,11 +29,19 @@ class Rejection:
     detail: str
 
 
-def decode_flow(key: bytes | None, value: bytes | None) -> FlowRecord | Rejection:
+def decode_flow(
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    now_s: float | None = None,
+    max_future_s: float = MAX_FUTURE_S,
+) -> FlowRecord | Rejection:
     """Parse and validate one message of the flows topic.
 
     The Kafka key must be the record's link id: it decides the partition, and
-    a link split across partitions would be counted by two workers.
+    a link split across partitions would be counted by two workers. The event
+    time (``ts``) may be at most ``max_future_s`` after ``now_s`` (the wall
+    clock when None); a later one is rejected with reason ``future``.
     """
     if value is None:
         return Rejection(RejectReason.JSON, "the message has no value (a tombstone?)")
@@ -40,6 +60,14 @@ def decode_flow(key: bytes | None, value: bytes | None) -> FlowRecord | Rejectio
         record = FlowRecord.model_validate_json(text)
     except ValidationError as exc:
         return _rejection_of(exc)
+    limit_s = (time.time() if now_s is None else now_s) + max_future_s
+    if record.ts > limit_s:
+        return Rejection(
+            RejectReason.FUTURE,
+            f"event time {record.ts} is {record.ts - limit_s + max_future_s:.0f} s ahead of "
+            f"the worker's clock; at most {max_future_s:g} s is allowed (check the "
+            "exporter's clock, or that ts is in epoch seconds, not milliseconds)",
+        )
     expected = record.link.encode()
     if key != expected:
         shown = "missing" if key is None else repr(key[:80])

@@ -163,6 +163,7 @@ class RejectReason(StrEnum):
     SCHEMA = "schema"
     KEY = "key"
     LATE = "late"
+    FUTURE = "future"
 
 
 class DeadLetter(_Record):

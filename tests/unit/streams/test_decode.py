@@ -1,10 +1,11 @@
 """Raw flows messages: every kind of bad input gets a reason a person can act on."""
 
 import json
+import time
 
 import pytest
 
-from streams.decode import MAX_RECORD_BYTES, Rejection, decode_flow
+from streams.decode import MAX_FUTURE_S, MAX_RECORD_BYTES, Rejection, decode_flow
 from streams.schemas import FlowRecord, RejectReason
 
 GOOD = {"link": "edge-1", "ts": 1_767_225_600.5, "bytes": 1500, "packets": 2}
@@ -55,3 +56,34 @@ def test_the_kafka_key_must_be_the_link():
     assert missing.reason is RejectReason.KEY
     assert isinstance(other, Rejection)
     assert "edge-1" in other.detail
+
+
+NOW_S = 1_790_000_000.0  # 2026-09-21
+
+
+@pytest.mark.parametrize(
+    ("ts", "accepted"),
+    [
+        (0.0, True),  # 1970: valid; the link's watermark decides whether it is late
+        (978_307_200.0, True),  # a replay of a 2001 capture
+        (NOW_S, True),
+        (NOW_S + MAX_FUTURE_S, True),
+        (NOW_S + MAX_FUTURE_S + 0.001, False),
+        (4_102_444_799.0, False),  # the last second of 2099: a clock fault
+    ],
+)
+def test_event_time_may_be_at_most_an_hour_ahead_of_the_clock(ts: float, accepted: bool):
+    result = decode_flow(b"edge-1", encode({**GOOD, "ts": ts}), now_s=NOW_S)
+    if accepted:
+        assert isinstance(result, FlowRecord)
+    else:
+        assert isinstance(result, Rejection)
+        assert result.reason is RejectReason.FUTURE
+        assert "ahead of the worker's clock" in result.detail
+
+
+def test_the_future_bound_reads_the_wall_clock_by_default():
+    ahead = time.time() + 2 * MAX_FUTURE_S
+    result = decode_flow(b"edge-1", encode({**GOOD, "ts": ahead}))
+    assert isinstance(result, Rejection)
+    assert result.reason is RejectReason.FUTURE
