@@ -19,10 +19,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install linkcast with its development tools
 
-sysdeps: ## install Java 17+ and Maven (local Kafka broker), tshark (capture tests), chromium (dashboard test) and wrk (bench api) if missing
-	@if command -v java >/dev/null && command -v mvn >/dev/null && command -v tshark >/dev/null && command -v chromium >/dev/null && command -v wrk >/dev/null; then exit 0; fi; \
+sysdeps: ## install Java 17+ and Maven (local Kafka broker), tshark (capture tests), chromium (dashboard test), wrk (bench api) and prometheus with promtool (rule tests) if missing
+	@if command -v java >/dev/null && command -v mvn >/dev/null && command -v tshark >/dev/null && command -v chromium >/dev/null && command -v wrk >/dev/null && command -v prometheus >/dev/null && command -v promtool >/dev/null; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven tshark chromium wrk; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven tshark chromium wrk prometheus; \
 	else \
 	  echo "the local Kafka broker needs Java 17+ and Maven; install them (Debian: sudo apt-get install openjdk-17-jre-headless maven) or set LINKCAST_KAFKA_BOOTSTRAP"; exit 1; \
 	fi

@@ -1,0 +1,104 @@
+"""The Prometheus scrape config and rules, checked and unit-tested by Debian's promtool."""
+
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from tests.conftest import skip_or_fail_in_ci
+from tests.promql import PROMETHEUS, RULES, alerts, is_recorded, metric_names, rules
+
+CONFIG = PROMETHEUS / "prometheus.yml"
+RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    path = shutil.which("promtool")
+    if path is None:
+        skip_or_fail_in_ci("promtool is not installed (make sysdeps installs Debian's prometheus)")
+    return path
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_promtool_accepts_the_rules(promtool):
+    result = run(promtool, "check", "rules", str(RULES))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(rules())} rules found" in result.stdout
+
+
+def test_promtool_accepts_the_scrape_config_and_finds_its_rule_file(promtool):
+    result = run(promtool, "check", "config", str(CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 1 rule files found" in result.stdout
+
+
+def test_the_promtool_unit_tests_pass(promtool):
+    assert RULE_TESTS
+    result = run(promtool, "test", "rules", *map(str, RULE_TESTS))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(RULE_TESTS)
+
+
+def test_every_alert_has_a_unit_test_where_it_fires_and_one_where_it_does_not():
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for path in RULE_TESTS:
+        for case in yaml.safe_load(path.read_text())["tests"]:
+            for check in case.get("alert_rule_test", []):
+                (fired if check.get("exp_alerts") else quiet).add(check["alertname"])
+    names = {alert["alert"] for alert in alerts()}
+    assert names - fired == set(), "alerts no test makes fire"
+    assert names - quiet == set(), "alerts no test shows quiet"
+    assert {
+        "LinkcastWorkerDown",
+        "LinkcastConsumerLagGrowing",
+        "LinkcastRejectionRateHigh",
+        "LinkcastForecastErrorDrifting",
+        "LinkcastApiLatencyHigh",
+        "LinkcastViewStale",
+    } <= names
+
+
+def test_every_alert_waits_has_a_severity_and_says_what_to_do():
+    for alert in alerts():
+        assert alert.get("for"), alert["alert"]
+        assert alert["labels"]["severity"] in {"warning", "critical"}, alert["alert"]
+        assert alert["annotations"]["summary"], alert["alert"]
+        assert alert["annotations"]["description"], alert["alert"]
+
+
+def test_recording_rules_are_defined_before_they_are_read_and_named_by_convention():
+    defined: set[str] = set()
+    for rule in rules():
+        for name in filter(is_recorded, metric_names(rule["expr"])):
+            assert name in defined, f"{rule.get('record') or rule['alert']} reads {name} first"
+        if "record" in rule:
+            assert rule["record"].count(":") == 2, rule["record"]
+            defined.add(rule["record"])
+
+
+def test_the_scrape_jobs_are_the_ones_the_rules_select():
+    config = yaml.safe_load(CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"linkcast-worker", "linkcast-api"}
+    selected = {job for rule in rules() for job in jobs if job in rule["expr"]}
+    assert selected == set(jobs)
+
+
+@pytest.mark.parametrize(
+    ("expr", "names"),
+    [
+        ('sum by (job) (rate(a_total{route!="/v1/{x}"}[5m]))', {"a_total"}),
+        ("histogram_quantile(0.99, sum by (le) (rate(b_bucket[$__rate_interval])))", {"b_bucket"}),
+        ("x:y:z > on (job) 1.5 * max by (job) (c) and d offset 5m", {"x:y:z", "c", "d"}),
+        ("absent(up{job='w'} == 1) or vector(0) unless e", {"up", "e"}),
+        ("sum(f) without (instance) / 1e3 > bool 2", {"f"}),
+    ],
+)
+def test_metric_names_reads_the_selected_series(expr, names):
+    assert metric_names(expr) == names
