@@ -5,6 +5,12 @@ the concrete path, so a link id cannot add a series; a path no route matches
 counts as ``<unmatched>``). What the view and the stream know (records read,
 view age and lag, stream clients and drops) is read when scraped, so the
 follower's and the stream's hot paths do not touch a metric.
+
+The traffic itself is exported only summed over the view's links (bandwidth,
+forecast and its interval per horizon, bytes per class, active alerts per reason):
+a series per link would be 100,000 series for 100,000 links. Per-link figures are
+the REST routes' and the dashboard page's. Every API replica holds the whole view,
+so these sums are the same on each replica (take one, not their sum).
 """
 
 import time
@@ -37,6 +43,7 @@ class ApiMetrics:
             registry=self.registry,
         )
         self.registry.register(_ViewCollector(view))
+        self.registry.register(_TrafficCollector(view))
         self._counted: dict[tuple[str, str, int], Counter] = {}
         self._timed: dict[tuple[str, str], Histogram] = {}
 
@@ -110,3 +117,60 @@ class _ViewCollector(Collector):
         )
         dropped.add_metric([], float(hub.dropped))
         yield dropped
+
+
+class _TrafficCollector(Collector):
+    """The view's links summed: one pass over them per scrape."""
+
+    def __init__(self, view: MaterializedView) -> None:
+        self.view = view
+
+    def collect(self) -> Iterator[Metric]:
+        bandwidth_bps = 0.0
+        forecast_bps: dict[tuple[str, str], float] = {}
+        class_bytes: dict[str, float] = {}
+        for entry in list(self.view.state.links.values()):
+            if entry.window is not None:
+                bandwidth_bps += entry.window.bps
+                for traffic_class, seen in entry.window.class_mix.items():
+                    name = traffic_class.value
+                    class_bytes[name] = class_bytes.get(name, 0.0) + seen.bytes
+            for h in entry.forecast.horizons if entry.forecast is not None else []:
+                horizon = f"{h.horizon_s:g}"
+                bounds = (("lower", h.lower_bps), ("median", h.bps), ("upper", h.upper_bps))
+                for bound, bps in bounds:
+                    forecast_bps[horizon, bound] = forecast_bps.get((horizon, bound), 0.0) + bps
+        bandwidth = GaugeMetricFamily(
+            "linkcast_api_view_bandwidth_bps",
+            "Bits per second of every link's newest closed bin, summed over the view's links",
+        )
+        bandwidth.add_metric([], bandwidth_bps)
+        yield bandwidth
+        forecast = GaugeMetricFamily(
+            "linkcast_api_view_forecast_bps",
+            "Every link's newest forecast at each horizon, summed over the links: the median "
+            "and the interval's bounds (summed bounds are wider than the sum's own interval)",
+            labels=["horizon_s", "bound"],
+        )
+        for (horizon, bound), bps in sorted(forecast_bps.items()):
+            forecast.add_metric([horizon, bound], bps)
+        yield forecast
+        mix = GaugeMetricFamily(
+            "linkcast_api_view_class_bytes",
+            "Bytes per traffic class in every link's newest closed bin, summed over the links",
+            labels=["cls"],
+        )
+        for cls, total in sorted(class_bytes.items()):
+            mix.add_metric([cls], total)
+        yield mix
+        active: dict[tuple[str, str], int] = {}
+        for alert in list(self.view.state.active_alerts.values()):
+            active[alert.reason, alert.severity] = active.get((alert.reason, alert.severity), 0) + 1
+        alerts = GaugeMetricFamily(
+            "linkcast_api_view_alerts_active",
+            "Link alerts raised and not yet cleared, by reason and severity",
+            labels=["reason", "severity"],
+        )
+        for (reason, severity), alerting in sorted(active.items()):
+            alerts.add_metric([reason, severity], float(alerting))
+        yield alerts
