@@ -1,8 +1,9 @@
 """What the observability tests read from the Prometheus rules and the Grafana dashboards.
 
 ``metric_names`` is a small PromQL reader, enough for the expressions we write: it drops
-strings, label matchers, ranges, grouping clauses, offsets and numbers, then keeps the
-identifiers that are not called (functions and aggregations are followed by a bracket).
+Grafana variables, strings, label matchers, ranges, grouping clauses, offsets and numbers,
+then keeps the identifiers that are not called (functions and aggregations are followed
+by a bracket).
 """
 
 import json
@@ -19,6 +20,7 @@ RULES = PROMETHEUS / "rules.yml"
 GRAFANA = REPO / "deploy" / "grafana"
 DASHBOARDS = sorted((GRAFANA / "dashboards").glob("*.json"))
 
+_VARIABLES = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)")  # Grafana's $name, ${name}
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|`[^`]*`')
 _MATCHERS = re.compile(r"\{[^{}]*\}")
 _RANGES = re.compile(r"\[[^\[\]]*\]")
@@ -36,8 +38,8 @@ PROMETHEUS_OWN = {"up", "ALERTS", "ALERTS_FOR_STATE"}
 
 
 def metric_names(expr: str) -> set[str]:
-    """The metric (and recording-rule) names an expression selects."""
-    text = _STRINGS.sub('""', expr)
+    """The metric (and recording-rule) names an expression selects (Grafana variables too)."""
+    text = _STRINGS.sub('""', _VARIABLES.sub("1", expr))
     for pattern in (_MATCHERS, _RANGES, _GROUPING, _OFFSETS, _NUMBERS):
         text = pattern.sub(" ", text)
     return {
@@ -45,6 +47,11 @@ def metric_names(expr: str) -> set[str]:
         for m in _IDENTIFIERS.finditer(text)
         if m.group(2) is None and m.group(1).lower() not in _KEYWORDS
     }
+
+
+def expand(expr: str, values: dict[str, str]) -> str:
+    """A dashboard query with each Grafana variable replaced by its value in ``values``."""
+    return _VARIABLES.sub(lambda m: values[m.group(1) or m.group(2)], expr)
 
 
 def is_recorded(name: str) -> bool:

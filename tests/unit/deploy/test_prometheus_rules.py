@@ -1,24 +1,14 @@
 """The Prometheus scrape config and rules, checked and unit-tested by Debian's promtool."""
 
-import shutil
 import subprocess
 
 import pytest
 import yaml
 
-from tests.conftest import skip_or_fail_in_ci
 from tests.promql import PROMETHEUS, RULES, alerts, is_recorded, metric_names, rules
 
 CONFIG = PROMETHEUS / "prometheus.yml"
 RULE_TESTS = sorted((PROMETHEUS / "tests").glob("*.yml"))
-
-
-@pytest.fixture(scope="module")
-def promtool() -> str:
-    path = shutil.which("promtool")
-    if path is None:
-        skip_or_fail_in_ci("promtool is not installed (make sysdeps installs Debian's prometheus)")
-    return path
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
