@@ -1,10 +1,12 @@
 """The Prometheus scrape config and rules, checked and unit-tested by Debian's promtool."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.promql import PROMETHEUS, RULES, alerts, is_recorded, metric_names, rules
 
 CONFIG = PROMETHEUS / "prometheus.yml"
@@ -92,3 +94,25 @@ def test_the_scrape_jobs_are_the_ones_the_rules_select():
 )
 def test_metric_names_reads_the_selected_series(expr, names):
     assert metric_names(expr) == names
+
+
+def test_compose_runs_a_service_on_each_scrape_target_port_with_the_rules_beside_the_config():
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    services = compose["services"]
+    config = yaml.safe_load(CONFIG.read_text())
+    port_variable = {"linkcast-worker": "LINKCAST_WORKER_PORT", "linkcast-api": "LINKCAST_API_PORT"}
+    for job in config["scrape_configs"]:
+        for group in job["static_configs"]:
+            for target in group["targets"]:
+                host, _, port = target.partition(":")
+                assert host in services, f"{target}: no compose service {host}"
+                env = services[host].get("environment", {})
+                assert env.get(port_variable[job["job_name"]]) == port, target
+    mounts = {
+        volume.split(":")[1]: volume.split(":")[0]
+        for volume in services["prometheus"]["volumes"]
+        if volume.startswith("./")
+    }
+    config_dir = Path(next(t for t, s in mounts.items() if s.endswith("/prometheus.yml"))).parent
+    for rule_file in config["rule_files"]:
+        assert mounts.get(str(config_dir / rule_file)) == "./deploy/prometheus/rules.yml"
