@@ -1,8 +1,11 @@
 """Flow datasets as FlowRecords: CICFlowMeter CSVs (CIC-IDS2017/2018) and the Westermo flow CSVs.
 
 The column set decides the format. Rows that cannot be read (bad numbers,
-missing addresses) are counted and skipped with their line number; non-IP
-flows (ARP, LLDP) are counted as such. Records come out sorted by ``ts``.
+missing addresses, bytes that are not UTF-8, a cell over the csv module's
+size limit) are counted and skipped with their line number, and reading goes
+on with the next row; non-IP flows (ARP, LLDP) are counted as such. So every
+row is a record, a non-IP flow or a bad row: ``rows == records + non_ip +
+bad``. Records come out sorted by ``ts``.
 
 What the columns mean, and what linkcast makes of them:
 
@@ -79,11 +82,16 @@ class CsvStats:
 def read_flow_csv(path: Path, link: str, stats: CsvStats) -> list[FlowRecord]:
     """Every usable row of ``path`` as a FlowRecord on ``link``, sorted by ``ts``."""
     try:
-        handle = path.open(newline="", encoding="utf-8", errors="strict")
+        # Bytes that are not UTF-8 become lone surrogates, so that one bad byte costs
+        # its row (see _rows) and not the rest of the file.
+        handle = path.open(newline="", encoding="utf-8", errors="surrogateescape")
         reader = csv.DictReader(handle)
         header = [c.strip() for c in (reader.fieldnames or [])]
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+    except (OSError, csv.Error) as exc:
         raise DatasetError(f"cannot read {path} as CSV: {exc}") from exc
+    if any(_not_utf8(c) for c in header):
+        handle.close()
+        raise DatasetError(f"cannot read {path} as CSV: its header is not UTF-8")
     with handle:
         reader.fieldnames = header
         convert = _format_of(path, header)
@@ -120,21 +128,26 @@ def _rows(
     convert: "Callable[[dict[str, str], str], FlowRecord | None]",
     stats: CsvStats,
 ) -> Iterator[FlowRecord]:
-    line = 1
+    line = 1  # the header
     while True:
         try:
             row = next(reader)
         except StopIteration:
             return
-        except (csv.Error, UnicodeDecodeError) as exc:
-            line += 1
+        except csv.Error as exc:  # the reader starts afresh on the next line
+            # Inside a quoted cell the reader has not counted the line yet.
+            line = max(reader.line_num, line + 1)
+            stats.rows += 1
             stats.reject(line, f"unreadable row: {exc}")
-            return
+            continue
         line = reader.line_num
         stats.rows += 1
         if None in row.values():  # csv.DictReader's filler for cells the row does not have
             cells = sum(v is not None for v in row.values())
             stats.reject(line, f"{cells} cells where the header has {len(reader.fieldnames or [])}")
+            continue
+        if any(_not_utf8(v) for k, v in row.items() if k is not None):
+            stats.reject(line, "the row has bytes that are not UTF-8")
             continue
         try:
             record = convert(row, link)
@@ -145,6 +158,11 @@ def _rows(
             stats.non_ip += 1
         else:
             yield record
+
+
+def _not_utf8(text: str) -> bool:
+    """Whether ``text`` holds bytes that were not UTF-8 (as surrogateescape's lone surrogates)."""
+    return any("\udc80" <= c <= "\udcff" for c in text)
 
 
 def _short(exc: Exception) -> str:
