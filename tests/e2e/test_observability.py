@@ -165,7 +165,10 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             stderr=subprocess.STDOUT,
         )
     try:
-        yield f"http://{address}"
+        base = f"http://{address}"
+        wait_until(lambda: _ready(base) or proc.poll() is not None, 30, "Prometheus to be ready")
+        assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
+        yield base
     finally:
         proc.terminate()
         try:
@@ -173,6 +176,13 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def _ready(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/-/ready", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def query(base: str, promql: str) -> dict[str, Any] | None:
@@ -205,14 +215,22 @@ def test_a_real_prometheus_scrapes_the_worker_and_api_and_evaluates_the_rules(
         30,
         f"Prometheus to read the worker's count of all {stack.records_sent} records",
     )
-    up = wait_until(
-        lambda: (v := values(prometheus, "up")) and len(v) == 2 and v,
+    # a scrape slower than its 1 s timeout reads as down for that one scrape: wait for both
+    wait_until(
+        lambda: values(prometheus, "up") == {"linkcast-worker": 1.0, "linkcast-api": 1.0},
         30,
         "both targets up",
     )
-    assert up == {"linkcast-worker": 1.0, "linkcast-api": 1.0}
-    assert values(prometheus, "linkcast_api_view_links") == {"linkcast-api": 2.0}
-    evaluation = values(prometheus, "linkcast_forecaster_evaluation_wape_ratio")
+    wait_until(
+        lambda: values(prometheus, "linkcast_api_view_links") == {"linkcast-api": 2.0},
+        30,
+        "Prometheus to read the API's 2 links",
+    )
+    evaluation = wait_until(
+        lambda: values(prometheus, "linkcast_forecaster_evaluation_wape_ratio"),
+        30,
+        "the forecaster's evaluation WAPE",
+    )
     assert 0 < evaluation["linkcast-worker"] < 1
     # a recording rule, evaluated by Prometheus from what it scraped
     lag = wait_until(
