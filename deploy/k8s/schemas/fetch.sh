@@ -37,8 +37,8 @@ rm -rf "$out/strimzi-lib"
 # KEDA and the Prometheus Operator: controller-gen over the pinned API packages.
 (
   cd "$here/crdgen"
-  go build -o "$out/bin/controller-gen" sigs.k8s.io/controller-tools/cmd/controller-gen
-  go build -o "$out/bin/kustomize" sigs.k8s.io/kustomize/kustomize/v5
+  go build -o "$out/bin/" sigs.k8s.io/controller-tools/cmd/controller-gen \
+    sigs.k8s.io/kustomize/kustomize/v5
   "$out/bin/controller-gen" crd:crdVersions=v1 \
     paths=github.com/kedacore/keda/v2/apis/keda/v1alpha1 \
     paths=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1 \
