@@ -80,6 +80,9 @@ class CaptureStats:
     bad_ip_packets: int = 0  # IP packets among the bad ones (bad timestamps)
     bad_ip_bytes: int = 0
     truncated: bool = False
+    # Where reading stopped in a truncated or corrupt capture: the bytes of the file
+    # after its last whole frame, which were not read (None: not known, as in a gzip).
+    unread_bytes: int | None = None
     skipped_reasons: dict[str, int] = field(default_factory=dict)
 
     def skip(self, reason: str, bad: bool) -> None:
@@ -150,7 +153,9 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
         first = _first_frame(path, frames)
         frames = itertools.chain(first, frames)
         warned: set[int] = set()
+        size = None if kind_is_gzip(stream) else path.stat().st_size
         while True:
+            read_up_to = stream.tell()  # the end of the last whole frame's record or block
             try:
                 interface, interface_name, linktype, ts, buf = next(frames)
             except StopIteration:
@@ -165,6 +170,8 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
                 zlib.error,  # a gzip capture whose compressed data is damaged
             ) as exc:
                 stats.truncated = True
+                if size is not None:
+                    stats.unread_bytes = max(0, size - read_up_to)
                 log.warning(
                     "%s is truncated or corrupt after %d frames: %s", path, stats.frames, exc
                 )
@@ -192,6 +199,10 @@ def read_packets(path: Path, stats: CaptureStats) -> Iterator[Packet]:
             stats.ip_packets += 1
             stats.ip_bytes += packet.ip_len
             yield packet
+
+
+def kind_is_gzip(stream: IO[bytes]) -> bool:
+    return isinstance(stream, gzip.GzipFile)
 
 
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057

@@ -198,6 +198,11 @@ def run_replay(args: argparse.Namespace) -> int:
             f"({capture.ip_bytes} bytes), "
             f"{capture.non_ip} non-IP skipped, {capture.bad} bad packets skipped"
             + (", capture truncated" if capture.truncated else "")
+            + (
+                f" ({capture.unread_bytes} bytes after the last whole frame not read)"
+                if capture.unread_bytes
+                else ""
+            )
         )
     print(f"{summary.line()}; {stats.labelled} labelled")
     return 3 if stats.skipped_bad else 0
