@@ -41,6 +41,7 @@ from tests.e2e.workers import (
     kill_hard,
     owners,
     state_totals,
+    wait_for_state_totals,
 )
 from tests.helpers import free_port, linkcast_process, run_linkcast, wait_until
 
@@ -107,13 +108,8 @@ def test_workers_added_and_killed_mid_stream_lose_and_double_count_nothing(
                 assert survivor in shared
                 assert survivor != first, "worker 1 was killed: worker 2 survives"
                 pub.join(60)
-                wait_until(
-                    lambda: (
-                        alive(w2, log2)
-                        and state_totals(kafka_bootstrap, topics.link_state) == expected.totals
-                    ),
-                    CLOSE_S,
-                    "every link's totals to equal what was published",
+                wait_for_state_totals(
+                    kafka_bootstrap, topics, expected, w2, log2, "the published totals"
                 )
                 timings["kill_to_totals_s"] = time.monotonic() - killed_at
 

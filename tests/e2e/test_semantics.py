@@ -87,6 +87,7 @@ from tests.e2e.workers import (
     state_totals,
     stop,
     table_link,
+    wait_for_state_totals,
     window_values,
 )
 from tests.helpers import (
@@ -132,13 +133,13 @@ def test_bins_follow_event_time_with_a_watermark_per_link(
     with linkcast_process(["worker"], env, log) as proc:
         owners(kafka_bootstrap, topic_prefix, proc, log)
         publish(kafka_bootstrap, topics.flows, records)  # within a second of wall time
-        wait_until(
-            lambda: (
-                alive(proc, log)
-                and state_totals(kafka_bootstrap, topics.link_state) == expected.totals
-            ),
-            CLOSE_S,
-            "every bin to close, the last ones on the timer",
+        wait_for_state_totals(
+            kafka_bootstrap,
+            topics,
+            expected,
+            proc,
+            log,
+            "every bin to close, the last on the timer",
         )
         # the timer closes empty bins until the window is all zeros (3 bins), then skips
         wanted = {("a", T0 + k) for k in range(9)} | {("b", b0 + k) for k in range(5)}
@@ -253,9 +254,6 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
     segments = [_segment(links, T0 + 1000 * k, rng) for k in range(3)]
     expected = Expected()
 
-    def totals_reach(exp: Expected, proc, log: Path) -> bool:
-        return alive(proc, log) and state_totals(kafka_bootstrap, topics.link_state) == exp.totals
-
     def progressed(beyond: dict) -> bool:
         now = state_totals(kafka_bootstrap, topics.link_state)
         return any(now.get(link, (0, 0, 0))[0] > beyond.get(link, (0, 0, 0))[0] for link in links)
@@ -275,7 +273,7 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
     expected.add(segments[0])
     with linkcast_process(["worker"], env, log2) as w2:
         owners(kafka_bootstrap, topic_prefix, w2, log2)
-        wait_until(lambda: totals_reach(expected, w2, log2), CLOSE_S, "segment 1's totals")
+        wait_for_state_totals(kafka_bootstrap, topics, expected, w2, log2, "segment 1's totals")
         # 2. kill -9 mid-stream
         before = state_totals(kafka_bootstrap, topics.link_state)
         dead = set(owners(kafka_bootstrap, topic_prefix, w2, log2))
@@ -290,7 +288,9 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
                 timings["kill_to_assigned_s"] = time.monotonic() - killed_at
                 pub.join(60)
                 expected.add(segments[1])
-                wait_until(lambda: totals_reach(expected, w3, log3), CLOSE_S, "segment 2's totals")
+                wait_for_state_totals(
+                    kafka_bootstrap, topics, expected, w3, log3, "segment 2's totals"
+                )
                 timings["kill_to_totals_s"] = time.monotonic() - killed_at
                 assert stop(w3, log3) == 0
     # 4. back on D1, whose RocksDB state is a phase behind the changelog
@@ -299,7 +299,7 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
         owners(kafka_bootstrap, topic_prefix, w4, log4)
         publish(kafka_bootstrap, topics.flows, segments[2])
         expected.add(segments[2])
-        wait_until(lambda: totals_reach(expected, w4, log4), CLOSE_S, "segment 3's totals")
+        wait_for_state_totals(kafka_bootstrap, topics, expected, w4, log4, "segment 3's totals")
 
     check = assert_each_record_counted_once(kafka_bootstrap, topics, expected)
     for name, value in {**timings, "window_reemissions": check.duplicates}.items():

@@ -30,6 +30,7 @@ from streams.schemas import FlowRecord
 from streams.settings import StreamSettings
 from streams.topics import Topics
 from tests.e2e.test_classification import worker_env
+from tests.e2e.test_pipeline import wait_for_totals
 from tests.helpers import read_topic, wait_until
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z, a whole number of bins
@@ -176,6 +177,27 @@ def state_totals(bootstrap: str, topic: str) -> dict[str, tuple[int, int, int]]:
         for key, s in latest_by_key(read_topic(bootstrap, topic)).items()
         if s is not None
     }
+
+
+def wait_for_state_totals(
+    bootstrap: str,
+    topics: Topics,
+    expected: Expected,
+    proc: "subprocess.Popen[bytes]",
+    log: Path,
+    what: str,
+    timeout_s: float = 60,
+) -> None:
+    """Wait until every link's newest link-state totals are the published ones.
+
+    On timeout the message lists (expected, got) for each link that differs.
+    """
+    wait_for_totals(
+        expected.totals,
+        lambda: alive(proc, log) and state_totals(bootstrap, topics.link_state),
+        timeout_s,
+        what,
+    )
 
 
 def content(window: dict[str, Any]) -> str:
