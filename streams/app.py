@@ -1,5 +1,6 @@
 """The Faust worker: wiring only. What happens to a message is in streams.processor."""
 
+import asyncio
 import json
 import logging
 import time
@@ -10,6 +11,7 @@ from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
+from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
 from streams.modelwatch import ModelFollower
@@ -42,6 +44,9 @@ def create_app(settings: StreamSettings) -> faust.App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         consumer_auto_offset_reset="earliest",
+        # The agent holds records until their state is stored (streams.acks); on a
+        # rebalance those are delivered again, so Faust must not wait for them.
+        stream_wait_empty=False,
         web_enabled=True,
         web_host=settings.worker_host,
         web_bind=settings.worker_host,
@@ -102,12 +107,11 @@ def create_app(settings: StreamSettings) -> faust.App:
         await follower.run()
 
     async def publish(out: Outputs) -> None:
-        """Hand the outputs to the producer now, then store the state they came from.
+        """Hand the outputs to the producer now (the state they came from is stored after).
 
         ``force=True`` sends at once instead of holding the messages until the
-        source offset is committed, as Faust does by default: the state (with
-        the offset it has seen) reaches the changelog at once too, and a record
-        redelivered after a crash is skipped, so its outputs must not wait.
+        source offset is committed, as Faust does by default: the worker
+        acknowledges records itself, only once what they made is delivered.
         """
         for key, value in out.classifications:
             await classifications.send(key=key, value=value, force=True)
@@ -144,29 +148,36 @@ def create_app(settings: StreamSettings) -> faust.App:
         for dead_key, dead_value, reason in out.deadletters:
             await deadletter.send(key=dead_key, value=dead_value, force=True)
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()
-        processor.store_states(out)
         if out.bins_closed:
             metrics.BINS_CLOSED.inc(out.bins_closed)
         if out.duplicates:
             metrics.RECORDS_DUPLICATE.inc(out.duplicates)
 
-    last_tick_s: dict[int, float] = {}  # processing time of the last tick handled, per partition
+    acks = Acknowledger(processor)
+    running: dict[str, Any] = {}  # the agent's stream, for the drains of the timer
+    draining = asyncio.Lock()
 
     @app.agent(inputs, name="links")
     async def process(stream: Any) -> None:
+        # Acknowledgements are linkcast's (see Acknowledger): a record is acknowledged,
+        # and so committed, only once its link's state holding it is stored.
+        stream = running["stream"] = stream.noack()
         async for event in stream.events():
             message = event.message
             now_s = time.time()
             if message.topic == topics.ticks:
+                await stream.ack(event)  # a tick carries no data
                 last = last_tick_s.get(message.partition, 0.0)
                 if _tick_is_stale(message.value, now_s, last, settings.tick_interval_s):
                     continue
                 last_tick_s[message.partition] = now_s
+                acks.seen(event)
                 caught_up = await flows_caught_up(message.partition)
-                out = processor.on_tick(message.partition, now_s, caught_up=caught_up)
+                processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
                 metrics.RECORDS_IN.inc()
-                out = processor.on_flow(
+                acks.hold(event)
+                processor.on_flow(
                     message.key,
                     message.value,
                     partition=message.partition,
@@ -174,8 +185,40 @@ def create_app(settings: StreamSettings) -> faust.App:
                     timestamp_ms=round(message.timestamp * 1000) if message.timestamp else None,
                     now_s=now_s,
                 )
-            await publish(out)
-            metrics.LINKS_TRACKED.set(processor.links_tracked)
+            if processor.waiting >= DRAIN_EVERY:
+                await drain(stream, now_s)
+
+    @app.timer(interval=DRAIN_IDLE_S)
+    async def drain_soon() -> None:
+        """Drain what a quiet stream has left, at most DRAIN_IDLE_S after it came."""
+        stream = running.get("stream")
+        if stream is not None and processor.waiting:
+            await drain(stream, time.time())
+
+    async def drain(stream: Any, now_s: float) -> None:
+        """Publish what the messages since the last drain made, store the states of the
+        links that changed, and acknowledge what is now safe."""
+        async with draining:
+            await _drain(stream, now_s)
+
+    async def _drain(stream: Any, now_s: float) -> None:
+        if acks.checkpoint_due(now_s):
+            acks.persist_old(now_s)
+        out = processor.drain(now_s)
+        await publish(out)
+        for partition, changes in out.states_by_partition().items():
+            with acks.writing_for(stream, partition):
+                for name, snapshot in changes:
+                    if snapshot is None:
+                        table.pop(name, None)  # a tombstone in the changelog
+                    else:
+                        table[name] = snapshot
+        if acks.checkpoint_due(now_s):
+            await app.producer.flush()  # everything sent so far is delivered
+            await acks.acknowledge(stream, now_s)
+        metrics.LINKS_TRACKED.set(processor.links_tracked)
+
+    last_tick_s: dict[int, float] = {}  # processing time of the last tick handled, per partition
 
     async def flows_caught_up(partition: int) -> bool:
         """True when no flows message of ``partition`` is waiting to be processed
@@ -203,6 +246,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         processor.forget_partitions()
+        acks.forget()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

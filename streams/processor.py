@@ -1,9 +1,26 @@
 """What the worker does with each message, without Faust or Kafka.
 
 The Faust agent (streams.app) hands every message of the flows and ticks
-topics to a LinkProcessor and sends what comes back. State goes through
-``store``, a mapping from link id to a JSON-ready snapshot: the Faust table in
-the worker, a plain dict in unit tests.
+topics to a LinkProcessor, and now and then (after a batch of messages, or
+when no more are waiting) calls ``drain`` and sends what comes back. State
+goes through ``store``, a mapping from link id to a JSON-ready snapshot: the
+Faust table in the worker, a plain dict in unit tests.
+
+Cheap per record, batched per drain. A record only updates its link's bins
+in memory (and is classified). Bins that closed are handled at the drain:
+window records, scoring, alerts, and one forecast model call per round for
+every link that closed a bin (round r takes each link's r-th closed bin, so a
+link's forecasts are made and scored in bin order whatever the batch). A link
+is written to the store once per drain in which it closed a bin, not once per
+record.
+
+Nothing lost. A record whose link has not been written since is "pending":
+``safe_offset`` says below which offset of a partition every record is in the
+store, and the worker acknowledges (so lets Kafka commit) only those. After a
+crash the records above it are read again; those a link's stored state already
+holds (its ``last_offset``) are skipped, the others counted once. Links that
+stay pending long (a link whose open bin has not closed yet) are written by
+``persist_before`` so that the acknowledged offset keeps up.
 
 Silent links. A link that gets no records still closes its bins, from the
 ticks the worker sends itself every ``tick_interval_s`` (one per partition).
@@ -67,11 +84,9 @@ class Outputs:
     classifications: list[tuple[bytes, bytes]] = field(default_factory=list)
     forecasts: list[tuple[bytes, bytes]] = field(default_factory=list)
     alerts: list[tuple[bytes, bytes]] = field(default_factory=list)
-    due: list[Due] = field(default_factory=list)  # closed bins to forecast, in one call
     forecast_failures: int = 0
     scores: list[Score] = field(default_factory=list)  # forecasts scored as their bins closed
-    closed_links: set[str] = field(default_factory=set)  # links that closed bins
-    expired: list[str] = field(default_factory=list)  # links dropped after a long silence
+    expired: dict[str, int] = field(default_factory=dict)  # link -> partition, long silent
     bin_latencies_s: list[float] = field(default_factory=list)  # last record -> bin close
     forecast_latencies_s: list[float] = field(default_factory=list)  # bin close -> forecast
     inference_s: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
@@ -80,6 +95,17 @@ class Outputs:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
     bins_closed: int = 0
     duplicates: int = 0
+    handled: int = 0  # messages handled (records and ticks)
+    classifier_s: float = 0.0  # time spent classifying
+
+    def states_by_partition(self) -> dict[int, list[tuple[str, dict[str, Any] | None]]]:
+        """The links to store (None: to delete), by partition."""
+        changes: dict[int, list[tuple[str, dict[str, Any] | None]]] = {}
+        for name, snapshot in self.states.items():
+            changes.setdefault(snapshot["partition"], []).append((name, snapshot))
+        for name, partition in self.expired.items():
+            changes.setdefault(partition, []).append((name, None))
+        return changes
 
 
 @dataclass
@@ -91,6 +117,7 @@ class _Link:
     history: History = field(default_factory=lambda: History(0))
     scores: ForecastScores = field(default_factory=ForecastScores)
     alerts: LinkAlerts = field(default_factory=lambda: LinkAlerts(3))
+    closed: list[ClosedBin] = field(default_factory=list)  # since the last drain, in order
 
 
 class LinkProcessor:
@@ -123,22 +150,48 @@ class LinkProcessor:
         self._loaded: set[int] = set()
         self._last_window: dict[str, WindowRecord] = {}
         self._last_offset: dict[int, int] = {}
+        self._out = Outputs()  # what the messages since the last drain have made
+        self._touched: dict[str, None] = {}  # links to store and publish at the drain, in order
+        # Per partition, the links with records not in the store yet, each with the offset
+        # of its first such record. Offsets only grow, so the first entry is the smallest.
+        self._pending: dict[int, dict[str, int]] = {}
 
     @property
     def links_tracked(self) -> int:
         return len(self._links)
 
     def forget_partitions(self) -> None:
-        """Drop everything cached; call when partitions are revoked (state reloads from store)."""
+        """Drop everything cached; call when partitions are revoked (state reloads from store).
+
+        Records not in the store yet are dropped too: they were not acknowledged,
+        so Kafka delivers them again to whichever worker gets their partition.
+        """
         self._links.clear()
         self._by_partition.clear()
         self._loaded.clear()
         self._last_offset.clear()
         self._last_window.clear()
+        self._out = Outputs()
+        self._touched.clear()
+        self._pending.clear()
 
     def last_offset(self, partition: int) -> int | None:
         """The offset of the last flows message handled on ``partition`` since assignment."""
         return self._last_offset.get(partition)
+
+    def safe_offset(self, partition: int) -> int | None:
+        """Every flows message of ``partition`` below this offset is in the store (or needs
+        nothing stored) once the last drain's states are written: it may be acknowledged."""
+        pending = self._pending.get(partition)
+        if pending:
+            return next(iter(pending.values()))
+        last = self._last_offset.get(partition)
+        return None if last is None else last + 1
+
+    @property
+    def waiting(self) -> int:
+        """Messages handled since the last drain."""
+        return self._out.handled
 
     # ---- messages ------------------------------------------------------
 
@@ -151,28 +204,33 @@ class LinkProcessor:
         offset: int,
         timestamp_ms: int | None,
         now_s: float,
-    ) -> Outputs:
-        """Validate one flows message, count it, and return what to publish."""
-        out = Outputs()
+    ) -> None:
+        """Validate one flows message and count it; its outputs come with the next drain."""
+        out = self._out
+        out.handled += 1
         self._last_offset[partition] = offset
         decoded = decode_flow(key, value)
         if isinstance(decoded, Rejection):
             out.deadletters.append(
                 self._dead_letter(key, value, decoded, partition, offset, timestamp_ms, now_s)
             )
-            return out
+            return
         record: FlowRecord = decoded
         self._load_partition(partition, now_s)
         link = self._link(record.link, partition, now_s)
+        if out.expired:
+            out.expired.pop(record.link, None)  # it came back before the drain forgot it
         if offset <= link.last_offset:
             out.duplicates += 1  # redelivered after a restart; already in the stored state
-            return out
+            return
         link.last_offset = offset
+        self._pending.setdefault(partition, {}).setdefault(record.link, offset)
+        link.last_wall_s = now_s
         cls = None
         if self.classifier is not None:
             started = time.perf_counter()
             cls, classification = self._classification(record)
-            out.inference_s.append(("classifier", time.perf_counter() - started))
+            out.classifier_s += time.perf_counter() - started
             out.classifications.append(classification)
         try:
             closed = link.bins.add(
@@ -188,21 +246,18 @@ class LinkProcessor:
             out.deadletters.append(
                 self._dead_letter(key, value, late, partition, offset, timestamp_ms, now_s)
             )
-            if record.link in self._last_window:  # publish the new late count
-                self._emit_state(record.link, link, None, now_s, out)
-            closed = []
-        link.last_wall_s = now_s
-        self._emit(record.link, link, closed, now_s, out)
-        self._forecast(out)
-        out.states[record.link] = self._snapshot(link)
-        return out
+            self._touched[record.link] = None  # publish and store the new late count
+            return
+        if closed:
+            link.closed += closed
+            self._touched[record.link] = None
 
-    def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> Outputs:
+    def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> None:
         """Close the bins of links that have been silent, if the partition has no backlog."""
-        out = Outputs()
+        self._out.handled += 1
         self._load_partition(partition, now_s)
         if not caught_up:
-            return out
+            return
         for name in sorted(self._by_partition.get(partition, ())):
             link = self._links[name]
             idle_s = now_s - link.last_wall_s
@@ -211,14 +266,39 @@ class LinkProcessor:
                 continue
             closed = link.bins.advance_us(max_ts_us + to_us(idle_s) - self.config.lateness_us)
             if closed:
-                self._emit(name, link, closed, now_s, out)
-            elif self.expire_after_s is not None and idle_s >= self.expire_after_s:
-                out.expired.append(name)
-        self._forecast(out)
-        for name in out.closed_links:  # every link with a due forecast closed a bin
-            out.states[name] = self._snapshot(self._links[name])
-        for name in out.expired:
+                link.closed += closed
+                self._touched[name] = None
+            elif (
+                self.expire_after_s is not None
+                and idle_s >= self.expire_after_s
+                and name not in self._touched
+            ):
+                self._out.expired[name] = partition
+
+    def persist_before(self, partition: int, offset: int) -> None:
+        """Store, at the next drain, every link of ``partition`` whose first record not yet
+        stored is below ``offset``: ``safe_offset`` then passes it."""
+        for name, first in self._pending.get(partition, {}).items():
+            if first >= offset:
+                break
+            self._touched[name] = None
+
+    def drain(self, now_s: float) -> Outputs:
+        """Everything the messages since the last drain made, with their bins' windows,
+        scores, alerts and forecasts, and the states to store; then start afresh."""
+        out, self._out = self._out, Outputs()
+        touched, self._touched = list(self._touched), {}
+        if out.classifier_s:
+            out.inference_s.append(("classifier", out.classifier_s))
+        self._close_bins(touched, now_s, out)
+        for name in touched:
+            link = self._links[name]
+            self._emit_state(name, link, now_s, out)
+            out.states[name] = self._snapshot(link)
+            self._pending.get(link.partition, {}).pop(name, None)
+        for name, partition in out.expired.items():
             self._forget(name, partition)
+            self._pending.get(partition, {}).pop(name, None)
             out.link_states.append((name.encode(), None))  # the API forgets it too
         return out
 
@@ -233,43 +313,85 @@ class LinkProcessor:
         self._by_partition.get(partition, set()).discard(name)
 
     def store_states(self, out: Outputs) -> None:
-        """Write the state changes of ``out`` to the store.
+        """Write the state changes of ``out`` to the store (the worker does it partition by
+        partition, after handing ``out``'s messages to the producer)."""
+        for changes in out.states_by_partition().values():
+            for name, snapshot in changes:
+                if snapshot is None:
+                    self.store.pop(name, None)
+                else:
+                    self.store[name] = snapshot
 
-        The worker calls this after it has handed ``out``'s messages to the
-        producer, so that the stored state never runs ahead of what was sent.
-        """
-        for name, snapshot in out.states.items():
-            self.store[name] = snapshot
-        for name in out.expired:
-            self.store.pop(name, None)  # a table deletion: a tombstone in its changelog
-
-    # ---- forecasts -----------------------------------------------------
+    # ---- closed bins and forecasts ---------------------------------------
 
     @property
     def _history_bins(self) -> int:
         return 0 if self.forecaster is None else self.forecaster.window_bins
 
-    def _forecast(self, out: Outputs) -> None:
-        """Forecast every bin that closed while handling one message, in one model call."""
-        if not out.due or self.forecaster is None:
-            return
+    def _close_bins(self, names: list[str], now_s: float, out: Outputs) -> None:
+        """Windows, forecasts, scores and alerts of the bins that ``names`` closed.
+
+        A forecast depends on its link's history only, so every closed bin of
+        every link is forecast in one model call. Scoring then goes bin by bin
+        in each link's order: bin k is scored against the forecasts made at the
+        bins before it, then the forecast made at bin k starts waiting for its
+        targets, as if each bin had been handled alone.
+        """
+        bin_s = self.config.bin_s
+        links = [(name, self._links[name]) for name in names if self._links[name].closed]
+        due: list[Due] = []
+        made_at: dict[tuple[str, int], int] = {}  # (link, bin index) -> its place in due
+        for name, link in links:
+            for b in link.closed:
+                window = window_record(name, b, bin_s, now_s)
+                if window.latency_s is not None:
+                    out.bin_latencies_s.append(window.latency_s)
+                out.windows.append((name.encode(), window.model_dump_json().encode()))
+                self._last_window[name] = window
+                link.history.size = self._history_bins
+                link.history.add(b, bin_s)
+                if self.forecaster is not None and link.history.full:
+                    made_at[(name, b.index)] = len(due)
+                    due.append(Due(name, b.index, tuple(link.history.points), now_s))
+        expected = self._forecast(due, out)
+        for name, link in links:
+            for b in link.closed:
+                scored = link.scores.close(b.index, b.bytes * 8 / bin_s)
+                out.scores += scored
+                self._check_bin(name, link, b, scored, out)
+                k = made_at.get((name, b.index))
+                if k is not None and expected:
+                    for target, forecast in expected[k]:
+                        link.scores.expect(target, forecast)
+                    self._check_capacity(due[k], [f for _, f in expected[k]], out)
+            out.bins_closed += len(link.closed)
+            link.closed = []
+
+    def _forecast(
+        self, due: list[Due], out: Outputs
+    ) -> list[list[tuple[int, tuple[float, float, float, float]]]]:
+        """Forecast the due bins in one model call; per due bin, its (target bin, forecast)s."""
+        if not due or self.forecaster is None:
+            return []
         try:
             started = time.perf_counter()
-            out.forecasts, expected = forecast_due(self.forecaster, out.due, self.config.bin_s)
+            messages, expected = forecast_due(self.forecaster, due, self.config.bin_s)
             out.inference_s.append(("forecaster", time.perf_counter() - started))
             done_s = time.time()
-            out.forecast_latencies_s += [max(0.0, done_s - d.closed_at_s) for d in out.due]
+            out.forecast_latencies_s += [max(0.0, done_s - d.closed_at_s) for d in due]
         except Exception as exc:  # a model failure costs these forecasts, never the stream
-            out.forecast_failures = len(out.due)
-            log.error("forecasting %d bins failed: %r", len(out.due), exc)
-            return
-        for name, target, forecast in expected:
-            self._links[name].scores.expect(target, forecast)
+            out.forecast_failures += len(due)
+            log.error("forecasting %d bins failed: %r", len(due), exc)
+            return []
+        out.forecasts += messages
         per_due = len(self.forecaster.horizons)  # forecast_due lists them due by due
-        for k, d in enumerate(out.due):
-            self._check_capacity(
-                d, [f for _, _, f in expected[k * per_due : (k + 1) * per_due]], out
-            )
+        return [
+            [
+                (target, forecast)
+                for _, target, forecast in expected[k * per_due : (k + 1) * per_due]
+            ]
+            for k in range(len(due))
+        ]
 
     # ---- alerts --------------------------------------------------------
 
@@ -391,38 +513,9 @@ class LinkProcessor:
 
     # ---- outputs -------------------------------------------------------
 
-    def _emit(
-        self, name: str, link: _Link, closed: list[ClosedBin], now_s: float, out: Outputs
-    ) -> None:
-        if not closed:
-            return
-        key = name.encode()
-        bin_s = self.config.bin_s
-        last: WindowRecord | None = None
-        for b in closed:
-            last = window_record(name, b, bin_s, now_s)
-            if last.latency_s is not None:
-                out.bin_latencies_s.append(last.latency_s)
-            out.windows.append((key, last.model_dump_json().encode()))
-            scored = link.scores.close(b.index, b.bytes * 8 / bin_s)
-            out.scores += scored
-            self._check_bin(name, link, b, scored, out)
-            link.history.size = self._history_bins
-            link.history.add(b, bin_s)
-            if self.forecaster is not None and link.history.full:
-                out.due.append(Due(name, b.index, tuple(link.history.points), now_s))
-        out.bins_closed += len(closed)
-        out.closed_links.add(name)
-        self._emit_state(name, link, last, now_s, out)
-
-    def _emit_state(
-        self, name: str, link: _Link, last: WindowRecord | None, now_s: float, out: Outputs
-    ) -> None:
+    def _emit_state(self, name: str, link: _Link, now_s: float, out: Outputs) -> None:
+        """The link's state message: totals, watermark, last window, forecast error."""
         bins = link.bins
-        if last is None:
-            last = self._last_window.get(name)
-        else:
-            self._last_window[name] = last
         state = LinkState(
             link=name,
             event_time_s=(bins.max_ts_us or 0) / 1e6,
@@ -432,7 +525,7 @@ class LinkProcessor:
             total_packets=bins.total_packets,
             total_flows=bins.total_flows,
             late_records=bins.late_records,
-            last_window=last,
+            last_window=self._last_window.get(name),
             updated_at_s=now_s,
             forecast_error=link.scores.errors(),
         )

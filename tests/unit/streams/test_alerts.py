@@ -35,7 +35,7 @@ class AttackOn22:
 def _feed(proc, records):
     alerts = []
     for offset, record in enumerate(records):
-        out = proc.on_flow(
+        proc.on_flow(
             record["link"].encode(),
             json.dumps(record).encode(),
             partition=0,
@@ -43,6 +43,7 @@ def _feed(proc, records):
             timestamp_ms=None,
             now_s=1.0,
         )
+        out = proc.drain(0.0)
         proc.store_states(out)
         alerts += [Alert.model_validate_json(v) for _, v in out.alerts]
     return alerts
