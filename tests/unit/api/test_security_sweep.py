@@ -230,7 +230,12 @@ def test_a_body_over_the_limit_is_refused_on_every_post_route(client, path):
 # ---- hypothesis-made bad bodies on every POST route ----------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    # Finite numbers only: Infinity and NaN are a known 500 (test_non_finite_numbers_...).
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
     ),
@@ -302,7 +307,11 @@ def test_bad_bodies_get_a_4xx_with_a_reason_on_every_post_route(client, path):
         headers = {"Authorization": f"Bearer {token_for(client, 'boss')}"}
 
     @settings(
-        max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        max_examples=60,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
     )
     @given(broken_bodies(path), st.sampled_from(CONTENT_TYPES))
     def check(body: tuple[bytes, str], content_type: str) -> None:
@@ -333,4 +342,20 @@ def test_bad_bodies_get_a_4xx_with_a_reason_on_every_post_route(client, path):
 def test_a_body_not_in_utf8_without_a_json_type_gets_a_4xx(client, path):
     headers = {"Authorization": f"Bearer {token_for(client, 'boss')}", "Content-Type": "text/plain"}
     answer = client.post(path, content=b"\xff{}", headers=headers)
+    assert 400 <= answer.status_code < 500
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in api/: a refused body holding Infinity or NaN (Python's JSON reader takes "
+    "them) gets 500: the validation error echoes the value and its JSON answer cannot hold it",
+)
+@pytest.mark.parametrize("path", ["/v1/classify", "/v1/predict/bandwidth"])
+@pytest.mark.parametrize("number", [b"Infinity", b"-Infinity", b"NaN"])
+def test_non_finite_numbers_in_a_refused_body_get_a_4xx(client, path, number):
+    headers = {
+        "Authorization": f"Bearer {token_for(client, 'boss')}",
+        "Content-Type": "application/json",
+    }
+    answer = client.post(path, content=b'{"bins": [' + number + b"]}", headers=headers)
     assert 400 <= answer.status_code < 500
