@@ -40,7 +40,7 @@ def three_brokers() -> Iterator[str]:
         skip_or_fail_in_ci(f"ports {ports} are taken; the three-broker test needs them")
     shutil.rmtree(cluster.root, ignore_errors=True)  # a fresh cluster every run
     try:
-        cluster.start(timeout_s=90)
+        cluster.start(timeout_s=120)
     except LauncherError as exc:
         skip_or_fail_in_ci(f"the three-broker cluster did not start: {exc}")
     try:
