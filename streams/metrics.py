@@ -12,6 +12,10 @@ RECORDS_DUPLICATE = Counter(
     "linkcast_records_duplicate_total",
     "Flow messages redelivered after a restart and skipped because the state already has them",
 )
+REWINDS = Counter(
+    "linkcast_consumer_rewinds_total",
+    "Times the worker saw a flows offset skipped and read the partition again from it",
+)
 BINS_CLOSED = Counter("linkcast_bins_closed_total", "Per-link bins closed and published")
 LINKS_TRACKED = Gauge("linkcast_links_tracked", "Links held by this worker")
 FORECASTS = Counter("linkcast_forecasts_total", "Forecasts published (one per closed bin)")

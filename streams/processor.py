@@ -120,6 +120,11 @@ class _Link:
     closed: list[ClosedBin] = field(default_factory=list)  # since the last drain, in order
 
 
+def partition_key(partition: int) -> str:
+    """The store key of a partition's next offset not in the store (no link id has a space)."""
+    return f"partition {partition}"
+
+
 class LinkProcessor:
     """Per-link bins for the partitions this worker owns."""
 
@@ -187,6 +192,19 @@ class LinkProcessor:
             return next(iter(pending.values()))
         last = self._last_offset.get(partition)
         return None if last is None else last + 1
+
+    def expected_offset(self, partition: int) -> int | None:
+        """The offset the next flows message of ``partition`` should have: one past the last
+        handled since assignment, else the next one not in the store when it was written."""
+        last = self._last_offset.get(partition)
+        if last is not None:
+            return last + 1
+        marker = self.store.get(partition_key(partition))
+        return int(marker["next_offset"]) if isinstance(marker, dict) else None
+
+    def skip_to(self, partition: int, offset: int) -> None:
+        """Accept that the flows messages of ``partition`` below ``offset`` do not exist."""
+        self._last_offset[partition] = offset - 1
 
     @property
     def waiting(self) -> int:
@@ -300,6 +318,13 @@ class LinkProcessor:
             self._forget(name, partition)
             self._pending.get(partition, {}).pop(name, None)
             out.link_states.append((name.encode(), None))  # the API forgets it too
+        for partition in {s["partition"] for s in out.states.values()}:
+            next_offset = self.safe_offset(partition)
+            if next_offset is not None:
+                out.states[partition_key(partition)] = {
+                    "partition": partition,
+                    "next_offset": next_offset,
+                }
         return out
 
     def _forget(self, name: str, partition: int) -> None:
@@ -457,8 +482,8 @@ class LinkProcessor:
             return
         self._loaded.add(partition)
         for name, snapshot in list(self.store.items()):
-            if name in self._links or not isinstance(snapshot, dict):
-                continue
+            if name in self._links or not isinstance(snapshot, dict) or " " in name:
+                continue  # " ": a partition's next offset (link ids have no spaces)
             if snapshot.get("partition") != partition:
                 continue
             self._restore(name, snapshot, now_s)

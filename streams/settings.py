@@ -61,6 +61,13 @@ class StreamSettings(KafkaSettings):
         description="processing-time silence after which a link is dropped from state "
         "(None: never); it starts afresh if it comes back",
     )
+    session_timeout_s: float = Field(
+        30.0,
+        ge=6,
+        le=300,
+        description="a worker silent this long is dropped from the group and its partitions "
+        "go to the others (the broker allows 6 s and up)",
+    )
     store: Literal["rocksdb://", "memory://"] = "rocksdb://"
     data_dir: Path = Path(".linkcast/worker")
     worker_host: str = "127.0.0.1"

@@ -50,6 +50,7 @@ def fast_env(bootstrap: str, prefix: str, home: Path, **settings: str) -> dict[s
         "LINKCAST_TICK_INTERVAL_S": "0.5",
         "LINKCAST_CLASSIFY": "false",
         "LINKCAST_FORECAST": "false",
+        "LINKCAST_SESSION_TIMEOUT_S": "8",  # a killed worker's partitions move on in 8 s
     }
     return env | {f"LINKCAST_{k.upper()}": v for k, v in settings.items()}
 
@@ -329,9 +330,9 @@ async def _assignment(bootstrap: str, group: str, topic: str) -> dict[str, list[
 
 
 # With kill -9 the dead member stays in the group until its session times out
-# (Faust's broker_session_timeout, 60 s by default); only then are its
-# partitions given to the others.
-REBALANCE_S = 120
+# (LINKCAST_SESSION_TIMEOUT_S, 8 s in fast_env); only then are its partitions
+# given to the others. The deadline leaves room for a slow machine.
+REBALANCE_S = 90
 
 
 def owners(
