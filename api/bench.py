@@ -61,7 +61,6 @@ import httpx
 from producers.cli import positive_float, positive_int
 from streams.exceptions import LinkcastError
 
-BENCH_DIR = Path(".linkcast") / "bench"
 BENCH_CLIENT = "bench"
 WARMUP_S = 1.0
 GOAL_RPS = 5000.0
@@ -127,11 +126,11 @@ def register(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     api.add_argument(
         "--repeat", type=positive_int, default=1, help="runs of each; the median counts (1)"
     )
-    api.add_argument("--out", type=Path, help=f"JSON result file (default {BENCH_DIR}/api.json)")
     api.set_defaults(func=run_api_bench)
 
 
-def run_api_bench(args: argparse.Namespace) -> int:
+def run_api_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Run the bench; return its result line, its full record and its result file's name."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     plan = _plan(args)
     where = (
@@ -174,15 +173,7 @@ def run_api_bench(args: argparse.Namespace) -> int:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _report(runs, result)
-    out: Path = args.out or BENCH_DIR / "api.json"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(full, indent=2) + "\n")
-    except OSError as exc:
-        raise BenchError(f"cannot write the result to {out}: {exc.strerror}") from exc
-    print(f"result written to {out}")
-    print(json.dumps(result))
-    return 0
+    return result, full, "api.json"
 
 
 def _plan(args: argparse.Namespace) -> Plan:

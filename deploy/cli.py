@@ -7,16 +7,18 @@ demo and the `bench` group, into which each package registers its benchmarks
 """
 
 import argparse
+import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
 from api import bench as api_bench
 from api import cli as api_cli
-from deploy import modelcli
+from deploy import modelcli, streambench
 from models.exceptions import ModelError
 from producers import bench as producers_bench
 from producers import cli as producers_cli
@@ -72,12 +74,41 @@ def build_parser() -> argparse.ArgumentParser:
     producers_bench.register(benches)
     api_bench.register(benches)
     modelcli.register_bench(benches)
+    streambench.register(benches)
+    for name, one in benches.choices.items():
+        one.add_argument(
+            "--out", type=Path, help=f"JSON result file (default {BENCH_DIR}/{name}*.json)"
+        )
+        one.set_defaults(func=_recorded(one.get_default("func")))
 
     streams_cli.register(commands)
     producers_cli.register(commands)
     api_cli.register(commands)
     modelcli.register(commands)
     return parser
+
+
+BENCH_DIR = Path(".linkcast") / "bench"
+BenchRun = Callable[[argparse.Namespace], tuple[dict[str, Any], dict[str, Any], str]]
+
+
+def _recorded(run: BenchRun) -> Callable[[argparse.Namespace], int]:
+    """A bench that writes its full record to --out (or BENCH_DIR) and ends with its result
+    line: each bench returns (result line, full record, its result file's name)."""
+
+    def bench(args: argparse.Namespace) -> int:
+        result, full, name = run(args)
+        out: Path = args.out or BENCH_DIR / name
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(full, indent=2) + "\n")
+        except OSError as exc:
+            raise LinkcastError(f"cannot write the result to {out}: {exc.strerror}") from exc
+        print(f"result written to {out}")
+        print(json.dumps(result))
+        return 0
+
+    return bench
 
 
 def run_kafka(args: argparse.Namespace) -> int:

@@ -18,7 +18,6 @@ the engine linkcast serves with is faster.
 
 import argparse
 import functools
-import json
 import os
 import platform
 import statistics
@@ -33,7 +32,6 @@ from models.classes import CLASSES
 from models.features import FLOW_FEATURES, SERIES_CHANNELS
 from models.inference import FORECAST_TOLERANCE, TreeClassifier
 
-BENCH_DIR = Path(".linkcast") / "bench"
 CLASSIFIER_TOLERANCE = 1e-12  # probabilities; only the normalisation's rounding differs
 
 
@@ -47,7 +45,6 @@ def register(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     p.add_argument("--links", type=int, default=10_000, help="links in the batched call")
     p.add_argument("--repeat", type=int, default=7, help="timed calls per figure")
     p.add_argument("--registry", type=Path, help="registry folder (LINKCAST_MODELS_DIR)")
-    p.add_argument("--out", type=Path, default=BENCH_DIR / "inference.json")
     p.set_defaults(func=run)
 
 
@@ -146,7 +143,8 @@ def _fastest_exact(row: dict[str, Any]) -> str:
     return min(exact, key=exact.__getitem__)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Run the bench; return its result line, its full record and its result file's name."""
     from models import forecaster
     from models.registry import Registry
     from models.runtime import load_sklearn
@@ -186,7 +184,4 @@ def run(args: argparse.Namespace) -> int:
         "models": {"classifier": classifier_v.name, "forecaster": forecaster_v.name},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, separators=(",", ":")))
-    return 0
+    return result, result, "inference.json"

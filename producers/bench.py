@@ -23,7 +23,6 @@ even number of runs, the slower of the middle two.
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import secrets
@@ -45,7 +44,6 @@ from streams.exceptions import LinkcastError
 from streams.settings import KafkaSettings
 from streams.topics import Topics, topic_specs
 
-BENCH_DIR = Path(".linkcast") / "bench"
 NFSTREAM_DISSECTIONS = 0  # nDPI off: linkcast's meter does no DPI either
 
 
@@ -85,15 +83,13 @@ def register(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         "--repeat", type=positive_int, default=1, help="runs of each side; the median counts (1)"
     )
     replay.add_argument(
-        "--out", type=Path, help=f"JSON result file (default {BENCH_DIR}/replay-<file stem>.json)"
-    )
-    replay.add_argument(
         "--keep-topic", action="store_true", help="keep the bench's flows topic after the run"
     )
     replay.set_defaults(func=run_replay_bench)
 
 
-def run_replay_bench(args: argparse.Namespace) -> int:
+def run_replay_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """Run the bench; return its result line, its full record and its result file's name."""
     path: Path = args.file
     check_capture(path)
     nfstream_version = _nfstream_version()
@@ -140,15 +136,7 @@ def run_replay_bench(args: argparse.Namespace) -> int:
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     _report(best_mine, best_theirs, result, stats)
-    out: Path = args.out or BENCH_DIR / f"replay-{path.stem}.json"
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(full, indent=2) + "\n")
-    except OSError as exc:
-        raise BenchError(f"cannot write the result to {out}: {exc.strerror}") from exc
-    print(f"result written to {out}")
-    print(json.dumps(result))
-    return 0
+    return result, full, f"replay-{path.stem}.json"
 
 
 def check_capture(path: Path) -> None:
