@@ -177,7 +177,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 caught_up = await flows_caught_up(message.partition)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
-                if not await in_sequence(message.partition, message.offset):
+                if not await in_sequence(message.partition, message.offset, now_s):
                     continue
                 metrics.RECORDS_IN.inc()
                 acks.hold(event)
@@ -192,17 +192,19 @@ def create_app(settings: StreamSettings) -> faust.App:
             if processor.waiting >= DRAIN_EVERY:
                 await drain(stream, now_s)
 
-    rewinding: dict[int, int] = {}  # partition -> the offset that showed a gap
+    rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
 
-    async def in_sequence(partition: int, offset: int) -> bool:
+    async def in_sequence(partition: int, offset: int, now_s: float) -> bool:
         """Whether a flows message is the next of its partition; else rewind or skip it.
 
         Right after an assignment Faust has been seen to skip records (and to
         redeliver some): see faust-streaming issues 216 and 221. A message past
         the next expected offset makes the consumer seek back to it; messages
-        before it were handled already. If the same message comes first again
-        after the seek, the offsets between do not exist (a transactional
-        producer's markers) and the stream goes on from it.
+        before it were handled already. Messages Faust had fetched before the
+        seek still come, and can make it drop the first ones read again, so
+        the seek is repeated every second until the expected offset arrives.
+        After REWIND_TRIES seeks the offsets between are taken not to exist (a
+        transactional producer's markers) and the stream goes on.
         """
         expected = processor.expected_offset(partition)
         if expected is None or offset == expected:
@@ -210,12 +212,13 @@ def create_app(settings: StreamSettings) -> faust.App:
             return True
         if offset < expected:
             return False  # handled already
-        if rewinding.get(partition) == offset:
-            log.warning("flows partition %d has no offsets %d to %d", partition, expected, offset)
+        last_s, seeks = rewinding.get(partition, (0.0, 0))
+        if seeks >= REWIND_TRIES:
+            log.error("flows partition %d has no offsets %d to %d", partition, expected, offset)
             processor.skip_to(partition, offset)
             rewinding.pop(partition)
             return True
-        if partition not in rewinding:
+        if now_s - last_s >= 1.0:
             log.warning(
                 "flows partition %d: got offset %d, expected %d; reading again from %d",
                 partition,
@@ -224,9 +227,25 @@ def create_app(settings: StreamSettings) -> faust.App:
                 expected,
             )
             metrics.REWINDS.inc()
-            rewinding[partition] = offset
-            await app.consumer.seek(TP(topics.flows, partition), expected)
+            rewinding[partition] = (now_s, seeks + 1)
+            await rewind(partition, expected)
         return False
+
+    async def rewind(partition: int, offset: int) -> None:
+        """Read ``partition`` again from ``offset``, the way Faust itself changes position:
+        flow stopped, the fetcher idle, buffered messages dropped, then the seek."""
+        consumer = app.consumer
+        consumer.stop_flow()
+        app.flow_control.suspend()
+        try:
+            # not in ConsumerT, the type Faust declares for app.consumer
+            await asyncio.wait_for(consumer.wait_for_stopped_flow(), timeout=10)  # type: ignore[attr-defined]
+        except TimeoutError:
+            log.warning("the fetcher did not stop in 10 s; seeking anyway")
+        app.flow_control.clear()
+        await consumer.seek(TP(topics.flows, partition), offset)
+        consumer.resume_flow()
+        app.flow_control.resume()
 
     @app.timer(interval=DRAIN_IDLE_S)
     async def drain_soon() -> None:
@@ -312,6 +331,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
 
 
 STALE_TICK_S = 60.0
+REWIND_TRIES = 10
 
 
 def _tick_is_stale(
