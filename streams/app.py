@@ -174,9 +174,11 @@ def create_app(settings: StreamSettings) -> faust.App:
                     continue
                 last_tick_s[message.partition] = now_s
                 acks.seen(event)
-                caught_up = await flows_caught_up(message.partition)
+                last_flow_s.setdefault(message.partition, now_s)
+                caught_up = await flows_caught_up(message.partition, now_s)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
+                last_flow_s[message.partition] = now_s
                 if not await in_sequence(message.partition, message.offset, now_s):
                     continue
                 metrics.RECORDS_IN.inc()
@@ -193,6 +195,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 await drain(stream, now_s)
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
+    last_flow_s: dict[int, float] = {}  # partition -> processing time of its last flows message
 
     async def in_sequence(partition: int, offset: int, now_s: float) -> bool:
         """Whether a flows message is the next of its partition; else rewind or skip it.
@@ -220,20 +223,20 @@ def create_app(settings: StreamSettings) -> faust.App:
             return True
         if now_s - last_s >= 1.0:
             log.warning(
-                "flows partition %d: got offset %d, expected %d; reading again from %d",
+                "flows partition %d: got offset %d, expected %d; reading again",
                 partition,
                 offset,
-                expected,
                 expected,
             )
             metrics.REWINDS.inc()
             rewinding[partition] = (now_s, seeks + 1)
-            await rewind(partition, expected)
+            await rewind()
         return False
 
-    async def rewind(partition: int, offset: int) -> None:
-        """Read ``partition`` again from ``offset``, the way Faust itself changes position:
-        flow stopped, the fetcher idle, buffered messages dropped, then the seek."""
+    async def rewind() -> None:
+        """Read every partition again from its committed offset, as Faust does after a
+        rebalance: flow stopped, the fetcher idle, buffered messages dropped, then the
+        seek. Messages below a partition's expected offset are then skipped as handled."""
         consumer = app.consumer
         consumer.stop_flow()
         app.flow_control.suspend()
@@ -243,7 +246,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         except TimeoutError:
             log.warning("the fetcher did not stop in 10 s; seeking anyway")
         app.flow_control.clear()
-        await consumer.seek(TP(topics.flows, partition), offset)
+        await consumer.perform_seek()
         consumer.resume_flow()
         app.flow_control.resume()
 
@@ -279,20 +282,25 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     last_tick_s: dict[int, float] = {}  # processing time of the last tick handled, per partition
 
-    async def flows_caught_up(partition: int) -> bool:
+    async def flows_caught_up(partition: int, now_s: float) -> bool:
         """True when no flows message of ``partition`` is waiting to be processed
         (and the partition's consumer lag, for the metric)."""
         tp = TP(topics.flows, partition)
         highwater = (await app.consumer.highwaters(tp)).get(tp)
         if highwater is None:
             return True
-        last = processor.last_offset(partition)
-        if last is None:  # nothing handled since assignment: compare the fetch position
+        done = processor.expected_offset(partition)
+        if done is None:  # nothing handled or stored: compare the fetch position
             position = await app.consumer.position(tp)
             done = highwater if position is None else position
-        else:
-            done = last + 1
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
+        if done < highwater and now_s - last_flow_s.get(partition, now_s) > STUCK_S:
+            # Records wait but none has come for STUCK_S: Faust skipped the tail of the
+            # partition (nothing later shows the gap to in_sequence). Read it again.
+            log.warning("flows partition %d: offsets from %d wait but none came", partition, done)
+            metrics.REWINDS.inc()
+            last_flow_s[partition] = now_s
+            await rewind()
         return done >= highwater
 
     @app.timer(interval=settings.tick_interval_s)
@@ -307,6 +315,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         processor.forget_partitions()
         acks.forget()
         rewinding.clear()
+        last_flow_s.clear()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -332,6 +341,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
 
 STALE_TICK_S = 60.0
 REWIND_TRIES = 10
+STUCK_S = 5.0  # records waiting on a partition this long with none coming: read it again
 
 
 def _tick_is_stale(
