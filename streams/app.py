@@ -48,6 +48,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         # rebalance those are delivered again, so Faust must not wait for them.
         stream_wait_empty=False,
         broker_session_timeout=settings.session_timeout_s,
+        # One output message per record: with the 16 KiB default a batch of ~60
+        # classifications waits a broker round trip (measured: 872 records/s).
+        producer_max_batch_size=1 << 20,
+        producer_linger=0.005,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
         web_enabled=True,
         web_host=settings.worker_host,
@@ -115,8 +119,14 @@ def create_app(settings: StreamSettings) -> faust.App:
         source offset is committed, as Faust does by default: the worker
         acknowledges records itself, only once what they made is delivered.
         """
-        for key, value in out.classifications:
-            await classifications.send(key=key, value=value, force=True)
+        if settings.processing_guarantee == "at_least_once":
+            # One per record: straight to the producer, past Faust's per-message
+            # bookkeeping (a Topic.send in a transaction needs that bookkeeping).
+            for key, value in out.classifications:
+                await app.producer.send(topics.classifications, key, value, None, None, None)
+        else:
+            for key, value in out.classifications:
+                await classifications.send(key=key, value=value, force=True)
         for key, value in out.windows:
             await windows.send(key=key, value=value, force=True)
         for key, value in out.forecasts:
