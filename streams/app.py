@@ -184,11 +184,9 @@ def create_app(settings: StreamSettings) -> faust.App:
                     continue
                 last_tick_s[message.partition] = now_s
                 acks.seen(event)
-                last_flow_s.setdefault(message.partition, now_s)
                 caught_up = await flows_caught_up(message.partition, now_s)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
-                last_flow_s[message.partition] = now_s
                 if not await in_sequence(message.partition, message.offset, now_s):
                     continue
                 metrics.RECORDS_IN.inc()
@@ -205,7 +203,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 await drain(stream, now_s)
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
-    last_flow_s: dict[int, float] = {}  # partition -> processing time of its last flows message
+    stalled: dict[int, tuple[int, float]] = {}  # partition -> (expected offset, seen since)
 
     async def in_sequence(partition: int, offset: int, now_s: float) -> bool:
         """Whether a flows message is the next of its partition; else rewind or skip it.
@@ -304,14 +302,20 @@ def create_app(settings: StreamSettings) -> faust.App:
             position = await app.consumer.position(tp)
             done = highwater if position is None else position
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
-        if done < highwater and now_s - last_flow_s.get(partition, now_s) > STUCK_S:
+        if done >= highwater:
+            stalled.pop(partition, None)
+            return True
+        offset, since_s = stalled.get(partition, (-1, now_s))
+        if offset != done:  # records came since the last tick: slow maybe, not stuck
+            stalled[partition] = (done, now_s)
+        elif now_s - since_s > STUCK_S:
             # Records wait but none has come for STUCK_S: Faust skipped the tail of the
             # partition (nothing later shows the gap to in_sequence). Read it again.
             log.warning("flows partition %d: offsets from %d wait but none came", partition, done)
             metrics.REWINDS.inc()
-            last_flow_s[partition] = now_s
+            stalled[partition] = (done, now_s)
             await rewind()
-        return done >= highwater
+        return False
 
     @app.timer(interval=settings.tick_interval_s)
     async def send_ticks() -> None:
@@ -325,7 +329,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         processor.forget_partitions()
         acks.forget()
         rewinding.clear()
-        last_flow_s.clear()
+        stalled.clear()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -351,7 +355,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
 
 STALE_TICK_S = 60.0
 REWIND_TRIES = 10
-STUCK_S = 5.0  # records waiting on a partition this long with none coming: read it again
+STUCK_S = 5.0  # records waiting on a partition this long with none handled: read it again
 
 
 def _tick_is_stale(
