@@ -210,12 +210,11 @@ def create_app(settings: StreamSettings) -> faust.App:
 
         Right after an assignment Faust has been seen to skip records (and to
         redeliver some): see faust-streaming issues 216 and 221. A message past
-        the next expected offset makes the consumer seek back to it; messages
-        before it were handled already. Messages Faust had fetched before the
-        seek still come, and can make it drop the first ones read again, so
-        the seek is repeated every second until the expected offset arrives.
-        After REWIND_TRIES seeks the offsets between are taken not to exist (a
-        transactional producer's markers) and the stream goes on.
+        the next expected offset makes the worker rewind (``rewind``); messages
+        before it were handled already and are skipped. The rewind is repeated
+        every second until the expected offset arrives; after REWIND_TRIES the
+        offsets between are taken not to exist (a transactional producer's
+        markers) and the stream goes on from the message.
         """
         expected = processor.expected_offset(partition)
         if expected is None or offset == expected:
