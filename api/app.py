@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.accesslog import AccessLog, LineBuffer
 from api.capacities import load_capacities
 from api.context import ApiContext
+from api.errors import invalid_request
 from api.fastpath import LinkFastPath
 from api.guard import Guard
 from api.hub import Hub
@@ -127,6 +129,7 @@ def create_app(settings: ApiSettings, view: MaterializedView | None = None) -> F
         **_without_otel(),
     )
     app.state.ctx = ctx
+    app.add_exception_handler(RequestValidationError, invalid_request)
     groups = [make(ctx) for make in ROUTERS]
     for group in groups:
         app.include_router(group)

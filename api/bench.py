@@ -1,8 +1,9 @@
 """`linkcast bench api`: GET /v1/links/{link} on one API process and core, beside bare Starlette.
 
 Two servers run in turn, each one uvicorn process with one worker pinned to
-CPU 0 (when the machine has two or more), with the same event loop and HTTP
-parser (uvloop and httptools when installed):
+CPU 0 (when the machine has two or more), with the same event loop (uvloop
+when installed) and the HTTP parser `linkcast api` runs (api.httpserver:
+h11 unless LINKCAST_API_HTTP_PARSER says httptools):
 
 - **linkcast**: the real app (``create_app``) in production mode, serving a
   view filled with synthetic records (api.synthetic: ``--links`` links with

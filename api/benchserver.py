@@ -19,6 +19,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp
 
 from api.app import create_app, new_hub
+from api.httpserver import uvicorn_options
 from api.settings import ApiSettings
 from api.synthetic import fill
 from api.view import MaterializedView
@@ -71,7 +72,13 @@ def main() -> None:
     make = linkcast_app if args.target == "linkcast" else bare_app
     app = make(args.links, now)
     uvicorn.run(
-        app, host="127.0.0.1", port=args.port, workers=1, access_log=False, log_level="warning"
+        app,
+        host="127.0.0.1",
+        port=args.port,
+        workers=1,
+        access_log=False,
+        log_level="warning",
+        **uvicorn_options(ApiSettings()),  # both targets: the parser `linkcast api` runs
     )
 
 

@@ -26,6 +26,7 @@ def run_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     from api.app import create_app
+    from api.httpserver import uvicorn_options
     from api.settings import ApiSettings
 
     settings = ApiSettings()
@@ -35,6 +36,7 @@ def run_api(args: argparse.Namespace) -> int:
         port=settings.api_port,
         log_level="info",
         access_log=False,  # api.accesslog writes one JSON line per request instead
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -50,6 +50,20 @@ class ApiSettings(KafkaSettings):
     api_rate_per_s: float = Field(100.0, gt=0, description="requests/s per client, sustained")
     api_rate_burst: int = Field(200, ge=1, description="requests per client at once")
     api_body_max_bytes: int = Field(1 << 20, ge=1024, description="largest request body")
+    # The HTTP server (api.httpserver).
+    api_http_parser: Literal["h11", "httptools"] = Field(
+        "h11",
+        description="uvicorn's HTTP/1.1 parser: h11 bounds a request's head "
+        "(api_header_max_bytes); httptools is faster but bounds neither the size nor the "
+        "number of headers: choose it only behind a proxy that bounds them",
+    )
+    api_header_max_bytes: int = Field(
+        64 * 1024,
+        ge=4096,
+        le=1 << 20,
+        description="largest request line and headers together (h11); over it: 400, and the "
+        "connection is closed",
+    )
     api_cors_origins: list[str] = Field(
         default_factory=list, description="origins allowed by CORS; none: CORS off"
     )

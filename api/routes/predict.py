@@ -33,6 +33,7 @@ ERRORS = {
     **GUARDED,
     400: {"model": Problem, "description": "the body is not JSON"},
     413: {"model": Problem, "description": "the request body is too large"},
+    415: {"model": Problem, "description": "the body was not sent as application/json"},
 }
 MAX_BINS = 3600
 MAX_FLOWS = 1000  # a body of more than this many full records would pass 1 MiB (413)
