@@ -187,6 +187,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 caught_up = await flows_caught_up(message.partition, now_s)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
+                quiet_ticks.pop(message.partition, None)
                 if not await in_sequence(message.partition, message.offset, now_s):
                     continue
                 metrics.RECORDS_IN.inc()
@@ -203,7 +204,9 @@ def create_app(settings: StreamSettings) -> faust.App:
                 await drain(stream, now_s)
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
-    stalled: dict[int, tuple[int, float]] = {}  # partition -> (expected offset, seen since)
+    # partition -> ticks handled, records waiting, since its last flows message (handled or
+    # skipped as handled already)
+    quiet_ticks: dict[int, int] = {}
 
     async def in_sequence(partition: int, offset: int, now_s: float) -> bool:
         """Whether a flows message is the next of its partition; else rewind or skip it.
@@ -302,17 +305,22 @@ def create_app(settings: StreamSettings) -> faust.App:
             done = highwater if position is None else position
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
         if done >= highwater:
-            stalled.pop(partition, None)
+            quiet_ticks.pop(partition, None)
             return True
-        offset, since_s = stalled.get(partition, (-1, now_s))
-        if offset != done:  # records came since the last tick: slow maybe, not stuck
-            stalled[partition] = (done, now_s)
-        elif now_s - since_s > STUCK_S:
-            # Records wait but none has come for STUCK_S: Faust skipped the tail of the
-            # partition (nothing later shows the gap to in_sequence). Read it again.
-            log.warning("flows partition %d: offsets from %d wait but none came", partition, done)
+        # Ticks and flows share the agent's queue in the order they were fetched, so a
+        # slow agent (a long drain, a backlog skipped after a restart) still gets flows
+        # messages between its ticks. Only ticks with none between mean that Faust
+        # skipped the tail of the partition, which nothing later shows to in_sequence.
+        quiet = quiet_ticks[partition] = quiet_ticks.get(partition, 0) + 1
+        if quiet * settings.tick_interval_s >= STUCK_S:
+            log.warning(
+                "flows partition %d: offsets from %d wait but none came in %d ticks; reading again",
+                partition,
+                done,
+                quiet,
+            )
             metrics.REWINDS.inc()
-            stalled[partition] = (done, now_s)
+            quiet_ticks.pop(partition, None)
             await rewind()
         return False
 
@@ -328,7 +336,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         processor.forget_partitions()
         acks.forget()
         rewinding.clear()
-        stalled.clear()
+        quiet_ticks.clear()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -354,7 +362,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
 
 STALE_TICK_S = 60.0
 REWIND_TRIES = 10
-STUCK_S = 5.0  # records waiting on a partition this long with none handled: read it again
+STUCK_S = 5.0  # ticks over this long with records waiting and none delivered: read it again
 
 
 def _tick_is_stale(

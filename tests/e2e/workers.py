@@ -191,14 +191,28 @@ def wait_for_state_totals(
 ) -> None:
     """Wait until every link's newest link-state totals are the published ones.
 
-    On timeout the message lists (expected, got) for each link that differs.
+    On timeout the message lists (expected, got) for each link that differs, and the
+    worker's warnings and errors.
     """
-    wait_for_totals(
-        expected.totals,
-        lambda: alive(proc, log) and state_totals(bootstrap, topics.link_state),
-        timeout_s,
-        what,
-    )
+    try:
+        wait_for_totals(
+            expected.totals,
+            lambda: alive(proc, log) and state_totals(bootstrap, topics.link_state),
+            timeout_s,
+            what,
+        )
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\nthe worker's warnings:\n{warnings_in(log)}") from None
+
+
+def warnings_in(log: Path, lines: int = 30) -> str:
+    """The last ``lines`` warnings and errors of a worker's log."""
+    found = [
+        line
+        for line in log.read_text(errors="replace").splitlines()
+        if "[WARNING]" in line or "[ERROR]" in line or "[CRITICAL]" in line
+    ]
+    return "\n".join(found[-lines:]) or "(none)"
 
 
 def content(window: dict[str, Any]) -> str:
