@@ -14,6 +14,7 @@ from streams import metrics
 from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
+from streams.forecasting import select_horizons
 from streams.modelwatch import ModelFollower
 from streams.processor import AlertConfig, LinkProcessor, Outputs
 from streams.settings import StreamSettings
@@ -98,11 +99,14 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     def use_model(kind: str, loaded: Any) -> None:
         # Between two messages: the agent is not running while this runs.
-        metrics.set_model(kind, loaded.version, model_in_use(kind), loaded.metrics)
+        previous = model_in_use(kind)
         if kind == "classifier":
             processor.classifier = loaded
-        else:
-            processor.forecaster = loaded
+        else:  # a model without the horizons asked for is refused; the old one stays
+            processor.forecaster = select_horizons(
+                loaded, settings.forecast_horizons_s, settings.bin_s
+            )
+        metrics.set_model(kind, loaded.version, previous, loaded.metrics)
 
     follower = ModelFollower(
         settings.kafka_bootstrap, topics.models, settings.models_dir, model_in_use, use_model
@@ -355,6 +359,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
         model: Any = load_classifier(registry.current("classifier"))
     else:
         model = load_forecaster(registry.current("forecaster"))
+        model = select_horizons(model, settings.forecast_horizons_s, settings.bin_s)
     log.info("using %s %s", kind, model.version)
     metrics.set_model(kind, model.version, None, model.metrics)
     return model

@@ -19,3 +19,15 @@ class BrokerUnavailableError(LinkcastError):
 
 class TopicMismatchError(LinkcastError):
     """A topic exists with a layout other than the one the settings ask for."""
+
+
+class HorizonsUnavailableError(LinkcastError):
+    """The forecaster does not make a horizon that the settings ask for."""
+
+    def __init__(self, version: str, offered_s: list[float], missing_s: list[float]) -> None:
+        offered = ", ".join(f"{h:g}" for h in offered_s)
+        missing = ", ".join(f"{h:g}" for h in missing_s)
+        super().__init__(
+            f"forecaster {version} forecasts {offered} s ahead, not {missing} s: set "
+            f"LINKCAST_FORECAST_HORIZONS_S to some of [{offered}] (or unset it for all)"
+        )

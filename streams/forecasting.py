@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from streams.bins import ClosedBin
+from streams.exceptions import HorizonsUnavailableError
 from streams.schemas import Forecast, HorizonForecast, TrafficClass
 
 CLASS_ORDER: tuple[str, ...] = tuple(c.value for c in TrafficClass)
@@ -34,6 +35,54 @@ class BandwidthForecaster(Protocol):
     def forecast(
         self, bps: np.ndarray, bin_start_s: np.ndarray, bin_s: float, **counts: np.ndarray | None
     ) -> np.ndarray: ...
+
+
+class SelectedHorizons:
+    """A forecaster that gives only some of its model's horizons.
+
+    The model still computes all of them in its one call; the others are dropped
+    before anything is published or scored. Everything else is the model's.
+    """
+
+    def __init__(self, model: BandwidthForecaster, keep: list[int]) -> None:
+        self.model = model
+        self.keep = keep  # indices into model.horizons, in order
+        self.version = model.version
+        self.window_bins = model.window_bins
+        self.horizons = tuple(model.horizons[k] for k in keep)
+
+    def forecast(
+        self, bps: np.ndarray, bin_start_s: np.ndarray, bin_s: float, **counts: np.ndarray | None
+    ) -> np.ndarray:
+        return self.model.forecast(bps, bin_start_s, bin_s, **counts)[:, self.keep]
+
+    def __getattr__(self, name: str) -> Any:  # the model's metrics, and the rest
+        return getattr(self.model, name)
+
+
+def select_horizons(
+    model: BandwidthForecaster, horizons_s: tuple[float, ...] | None, bin_s: float
+) -> BandwidthForecaster:
+    """``model`` giving only the horizons ``horizons_s`` (seconds ahead; None: all).
+
+    Raises HorizonsUnavailableError, naming the horizons the model has, when one
+    of ``horizons_s`` is not a horizon of the model at this bin width.
+    """
+    if horizons_s is None:
+        return model
+    offered_s = [h * bin_s for h in model.horizons]
+    keep = [_index_of(h, offered_s) for h in horizons_s]
+    missing = [h for h, k in zip(horizons_s, keep, strict=True) if k is None]
+    if missing:
+        raise HorizonsUnavailableError(model.version, offered_s, missing)
+    return SelectedHorizons(model, [k for k in keep if k is not None])
+
+
+def _index_of(horizon_s: float, offered_s: list[float]) -> int | None:
+    for k, offered in enumerate(offered_s):
+        if abs(offered - horizon_s) < 1e-9 * max(1.0, offered):
+            return k
+    return None
 
 
 @dataclass

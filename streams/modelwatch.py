@@ -39,7 +39,10 @@ MODEL_SWAP_FAILURES = Counter(
 
 
 class ModelFollower:
-    """Reads announcements and calls ``on_load(kind, loaded_model)`` for each new version."""
+    """Reads announcements and calls ``on_load(kind, loaded_model)`` for each new version.
+
+    ``on_load`` may refuse a model by raising; the model in use then stays.
+    """
 
     def __init__(
         self,
@@ -70,17 +73,17 @@ class ModelFollower:
             return
         try:
             loaded = await asyncio.to_thread(_load, self.models_dir, kind, version)
+            self.on_load(kind, loaded)  # may refuse it too (a forecaster without a horizon)
         except Exception as exc:  # any failure keeps the old model; the log says why
             MODEL_SWAP_FAILURES.labels(kind=kind).inc()
             log.error(
-                "keeping %s %s: announced version %s cannot be loaded: %s",
+                "keeping %s %s: announced version %s cannot be used: %s",
                 kind,
                 in_use,
                 version,
                 exc,
             )
             return
-        self.on_load(kind, loaded)
         MODEL_SWAPS.labels(kind=kind).inc()
         log.info("now using %s %s (was %s)", kind, version, in_use)
 

@@ -4,10 +4,11 @@ Each field reads ``LINKCAST_<FIELD>`` from the environment, once, when the
 settings object is built. Nothing else in linkcast reads the environment.
 """
 
+import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,100}$"
@@ -82,9 +83,40 @@ class StreamSettings(KafkaSettings):
         3, ge=1, le=3600, description="consecutive bins a condition must hold to raise or clear"
     )
     forecast: bool = Field(True, description="forecast each link's bandwidth on every bin close")
+    forecast_horizons_s: tuple[float, ...] | None = Field(
+        None,
+        description="horizons to publish and score, in seconds, as a JSON list such as "
+        "[1, 60]; each must be one the forecaster makes (the packaged one: 1, 10 and 60 "
+        "bins ahead); None: all of the forecaster's",
+    )
     classify_emit_features: bool = Field(
         False, description="add each flow's classifier features to its classification (debugging)"
     )
+
+    @field_validator("forecast_horizons_s", mode="before")
+    @classmethod
+    def _horizons_from_text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError(
+                f"write the horizons as a JSON list of seconds, such as [1, 60]: got {value!r}"
+            ) from None
+
+    @field_validator("forecast_horizons_s")
+    @classmethod
+    def _horizons_listed_once(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("list at least one horizon, or leave the variable unset for all")
+        if any(not 0 < h < float("inf") for h in value):
+            raise ValueError(f"horizons are seconds ahead, above 0: got {list(value)}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a horizon is listed twice: {list(value)}")
+        return tuple(sorted(value))
 
     @property
     def app_id(self) -> str:

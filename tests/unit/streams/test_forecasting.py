@@ -16,6 +16,26 @@ from streams.schemas import Forecast
 T0 = 1_767_225_600.0
 
 
+def _steady_link(proc: LinkProcessor, seconds: int) -> tuple[list[Forecast], list]:
+    """One 1,000-byte record a second on link "a"; the forecasts and link states published."""
+    from streams.schemas import LinkState
+
+    forecasts, states = [], []
+    for second in range(seconds):
+        proc.on_flow(
+            *_flow("a", T0 + second + 0.5, 1000),
+            partition=0,
+            offset=second,
+            timestamp_ms=None,
+            now_s=1.0,
+        )
+        out = proc.drain(0.0)
+        proc.store_states(out)
+        forecasts += [Forecast.model_validate_json(v) for _, v in out.forecasts]
+        states += [LinkState.model_validate_json(v) for _, v in out.link_states]
+    return forecasts, states
+
+
 def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
     bins = LinkBins.empty(bin_s=1.0, lateness_s=0.0, window_bins=2)
     history = History(4)
@@ -127,7 +147,6 @@ def test_forecasts_resume_identically_after_a_restart_from_the_stored_state(real
 
 
 def test_link_state_carries_each_horizons_error_once_its_bins_close(real_forecaster):
-    from streams.schemas import LinkState
 
     proc = LinkProcessor(
         BinConfig.of(1.0, 0.0, 10),
@@ -136,19 +155,7 @@ def test_link_state_carries_each_horizons_error_once_its_bins_close(real_forecas
         idle_close_after_s=3.0,
         forecaster=real_forecaster,
     )
-    t = real_forecaster.window_bins
-    states = []
-    for second in range(t + 15):
-        out = proc.on_flow(
-            *_flow("a", T0 + second + 0.5, 1000),
-            partition=0,
-            offset=second,
-            timestamp_ms=None,
-            now_s=1.0,
-        )
-        out = proc.drain(0.0)
-        proc.store_states(out)
-        states += [LinkState.model_validate_json(v) for _, v in out.link_states]
+    _, states = _steady_link(proc, real_forecaster.window_bins + 15)
     errors = {e.horizon_s: e for e in states[-1].forecast_error}
     # forecasts from bin t-1 on; bins up to t+13 closed: +1 s scored 14 times, +10 s 5 times
     assert errors[1.0].scored == 14
@@ -156,3 +163,72 @@ def test_link_state_carries_each_horizons_error_once_its_bins_close(real_forecas
     assert 60.0 not in errors
     assert errors[1.0].wape is not None
     assert errors[1.0].wape < 1.0  # a steady 8 kbit/s link is forecast within its own size
+
+
+def test_configured_horizons_are_the_models_own_figures_for_just_those(real_forecaster):
+    from streams.forecasting import select_horizons
+
+    assert real_forecaster.horizons == (1, 10, 60)  # the packaged model, in 1 s bins
+    chosen = select_horizons(real_forecaster, (1.0, 60.0), 1.0)
+    assert chosen.horizons == (1, 60)
+    assert (chosen.version, chosen.window_bins) == (
+        real_forecaster.version,
+        real_forecaster.window_bins,
+    )
+    rng = np.random.default_rng(5)
+    t = real_forecaster.window_bins
+    bps = rng.uniform(1e3, 1e6, size=(4, t))
+    starts = T0 + np.tile(np.arange(t, dtype=np.float64), (4, 1))
+    full = real_forecaster.forecast(bps, starts, 1.0)
+    np.testing.assert_array_equal(chosen.forecast(bps, starts, 1.0), full[:, [0, 2]])
+
+    # through the processor: published forecasts and scored errors hold only those two
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 10),
+        {},
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        forecaster=chosen,
+    )
+    forecasts, states = _steady_link(proc, t + 15)
+    assert forecasts
+    assert {tuple(h.horizon_s for h in f.horizons) for f in forecasts} == {(1.0, 60.0)}
+    assert {e.horizon_s: e.scored for e in states[-1].forecast_error} == {1.0: 14}
+
+
+def test_a_horizon_the_model_does_not_make_is_refused_with_the_ones_it_does(real_forecaster):
+    from streams.exceptions import HorizonsUnavailableError
+    from streams.forecasting import select_horizons
+
+    assert select_horizons(real_forecaster, None, 1.0) is real_forecaster
+    with pytest.raises(HorizonsUnavailableError) as refused:
+        select_horizons(real_forecaster, (1.0, 30.0), 1.0)
+    message = str(refused.value)
+    assert "not 30 s" in message
+    assert "[1, 10, 60]" in message
+    assert "LINKCAST_FORECAST_HORIZONS_S" in message
+    # in 2 s bins the same model forecasts 2, 20 and 120 s ahead
+    assert select_horizons(real_forecaster, (20.0,), 2.0).horizons == (10,)
+    with pytest.raises(HorizonsUnavailableError, match=r"forecasts 2, 20, 120 s ahead, not 1 s"):
+        select_horizons(real_forecaster, (1.0,), 2.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("[]", "at least one horizon"),
+        ("[0]", "above 0"),
+        ("[10, 10]", "listed twice"),
+        ("ten", "JSON"),
+    ],
+)
+def test_the_horizons_setting_refuses_what_cannot_be_a_horizon_list(monkeypatch, value, reason):
+    from pydantic import ValidationError
+
+    from streams.settings import StreamSettings
+
+    monkeypatch.setenv("LINKCAST_FORECAST_HORIZONS_S", value)
+    with pytest.raises(ValidationError, match=reason):
+        StreamSettings()
+    monkeypatch.setenv("LINKCAST_FORECAST_HORIZONS_S", "[60, 1]")
+    assert StreamSettings().forecast_horizons_s == (1.0, 60.0)

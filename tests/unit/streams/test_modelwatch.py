@@ -53,3 +53,20 @@ def test_announcements_swap_models_and_bad_ones_change_nothing(tmp_path):
     asyncio.run(follower.apply(_announce("forecaster", new)))
     asyncio.run(follower.apply(_announce("forecaster", new)))  # the same again: nothing to do
     assert loaded == [("forecaster", new)]
+
+
+def test_a_forecaster_without_a_configured_horizon_is_refused_and_the_old_one_stays(tmp_path):
+    from streams.forecasting import select_horizons
+
+    root = tmp_path / "reg"
+    new = _copy_of_packaged(root, "forecaster")
+    in_use = {"classifier": None, "forecaster": "f-old"}
+
+    def on_load(kind: str, model) -> None:  # as the worker does, with 30 s asked for
+        in_use[kind] = select_horizons(model, (1.0, 30.0), 1.0).version
+
+    follower = ModelFollower("unused:9092", "p.models", root, in_use.get, on_load)
+    failures = MODEL_SWAP_FAILURES.labels(kind="forecaster")._value.get()
+    asyncio.run(follower.apply(_announce("forecaster", new)))
+    assert in_use["forecaster"] == "f-old"
+    assert MODEL_SWAP_FAILURES.labels(kind="forecaster")._value.get() == failures + 1
