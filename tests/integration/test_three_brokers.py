@@ -31,9 +31,9 @@ BASE_PORT = 41092
 
 @pytest.fixture(scope="module")
 def three_brokers() -> Iterator[str]:
-    cluster = LocalCluster(
-        REPO / ".linkcast", brokers=3, base_port=BASE_PORT, name="h8three", heap="256m"
-    )
+    # The launcher's own heap for three brokers (512 MB each), as `linkcast kafka start
+    # --brokers 3` runs them: with 256 MB a node ran out of heap starting its LogManager.
+    cluster = LocalCluster(REPO / ".linkcast", brokers=3, base_port=BASE_PORT, name="h8three")
     cluster.stop()  # left running by an interrupted run
     ports = [p for n in cluster.nodes for p in (n.broker_port, n.controller_port)]
     if not all(port_is_free(cluster.host, p) for p in ports):
