@@ -52,6 +52,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from deploy.processes import stop_process
 from producers.simulator import SimulationConfig, simulate
 from streams.admin import delete_topics, ensure_topics
 from streams.exceptions import LinkcastError
@@ -312,12 +313,7 @@ def run_worker(
         with pinned(others):
             return _watch(proc, f"http://127.0.0.1:{port}/metrics", plan, expected_bins, log)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _watch(

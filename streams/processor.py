@@ -155,6 +155,9 @@ class LinkProcessor:
         self._loaded: set[int] = set()
         self._last_window: dict[str, WindowRecord] = {}
         self._last_offset: dict[int, int] = {}
+        # partition -> the next offset its stored marker gave at assignment (None: no
+        # marker); read once, as every message of a replayed backlog asks for it
+        self._stored_next: dict[int, int | None] = {}
         self._out = Outputs()  # what the messages since the last drain have made
         self._touched: dict[str, None] = {}  # links to store and publish at the drain, in order
         # Per partition, the links with records not in the store yet, each with the offset
@@ -175,6 +178,7 @@ class LinkProcessor:
         self._by_partition.clear()
         self._loaded.clear()
         self._last_offset.clear()
+        self._stored_next.clear()
         self._last_window.clear()
         self._out = Outputs()
         self._touched.clear()
@@ -199,8 +203,12 @@ class LinkProcessor:
         last = self._last_offset.get(partition)
         if last is not None:
             return last + 1
-        marker = self.store.get(partition_key(partition))
-        return int(marker["next_offset"]) if isinstance(marker, dict) else None
+        if partition not in self._stored_next:
+            marker = self.store.get(partition_key(partition))
+            self._stored_next[partition] = (
+                int(marker["next_offset"]) if isinstance(marker, dict) else None
+            )
+        return self._stored_next[partition]
 
     def skip_to(self, partition: int, offset: int) -> None:
         """Accept that the flows messages of ``partition`` below ``offset`` do not exist."""

@@ -23,6 +23,7 @@ import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from deploy.processes import stop_process
 from streams.topics import Topics
 from tests.api_helpers import api_env, base_url, get_json, token
 from tests.conftest import skip_or_fail_in_ci
@@ -170,12 +171,7 @@ def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         assert proc.poll() is None, (tmp / "prometheus.log").read_text()[-2000:]
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
 
 
 def _ready(base: str) -> bool:
