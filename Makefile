@@ -46,6 +46,11 @@ bench: sysdeps $(STAMP) ## model inference and API benchmarks (bench replay need
 	$(BIN)/linkcast bench inference
 	$(BIN)/linkcast bench api
 
+SOAK_ARGS ?=
+
+soak: sysdeps $(STAMP) ## 10 min, one worker, 10,000 churning links; fails if memory or lag keeps growing (not in CI; SOAK_ARGS for linkcast soak)
+	$(BIN)/linkcast soak $(SOAK_ARGS)
+
 lint: $(STAMP) ## ruff check, ruff format --check and mypy; writes nothing
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -63,4 +68,4 @@ schema: $(STAMP) ## regenerate the published JSON Schemas in streams/schema/
 clean: ## remove .venv and .linkcast (stop the broker first)
 	rm -rf $(VENV) .linkcast .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-.PHONY: help install sysdeps k8s-schemas demo test train bench lint kafka kafka-stop schema clean
+.PHONY: help install sysdeps k8s-schemas demo test train bench soak lint kafka kafka-stop schema clean

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api import bench as api_bench
 from api import cli as api_cli
-from deploy import modelcli, streambench
+from deploy import modelcli, soak, streambench
 from models.exceptions import ModelError
 from producers import bench as producers_bench
 from producers import cli as producers_cli
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     producers_cli.register(commands)
     api_cli.register(commands)
     modelcli.register(commands)
+    soak.register(commands)
     return parser
 
 
