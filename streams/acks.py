@@ -17,6 +17,12 @@ huge fleet where each link's event time moves slowly) would keep the safe
 offset, and so the replay after a crash, far behind. So links still pending
 ``persist_after_s`` after a checkpoint are stored at the next drain, and all
 pending links when a partition holds more than ``max_held`` events.
+
+With ``exactly_once`` (see streams.app) every checkpoint is a Kafka
+transaction per partition: ``persist_all`` stores every pending link, the
+offsets below ``safe_offsets`` (taken right after that drain) are
+acknowledged, and the consumer's commit sends them with the outputs and
+changelog writes made since the last checkpoint, all or nothing.
 """
 
 import contextlib
@@ -82,14 +88,31 @@ class Acknowledger:
             if old:
                 self.offsets.persist_before(partition, old[-1])
 
-    async def acknowledge(self, stream: Any, now_s: float) -> int:
+    def persist_all(self) -> None:
+        """Have the processor store, at its next drain, every link with records held."""
+        for partition, events in self.held.items():
+            if events:
+                self.offsets.persist_before(partition, events[-1].message.offset + 1)
+
+    def safe_offsets(self) -> dict[int, int | None]:
+        """Each partition's safe offset now (take it where no message can come between)."""
+        return {p: self.offsets.safe_offset(p) for p in self.held}
+
+    async def acknowledge(
+        self, stream: Any, now_s: float, safe_offsets: dict[int, int | None] | None = None
+    ) -> int:
         """Acknowledge, in order, the held events whose records are stored; return how many.
 
         Call it after the producer has delivered everything sent so far.
+        ``safe_offsets``: acknowledge below these (from ``safe_offsets``) instead of
+        the processor's offsets now.
         """
         done = 0
         for partition, events in self.held.items():
-            safe = self.offsets.safe_offset(partition)
+            if safe_offsets is None:
+                safe = self.offsets.safe_offset(partition)
+            else:
+                safe = safe_offsets.get(partition)
             if safe is not None:
                 while events and events[0].message.offset < safe:
                     await stream.ack(events.popleft())

@@ -19,6 +19,12 @@ from streams.modelwatch import ModelFollower
 from streams.processor import AlertConfig, LinkProcessor, Outputs
 from streams.settings import StreamSettings
 from streams.topics import Topics
+from streams.transactions import (
+    NEVER_S,
+    Transactions,
+    ask_broker_for_highwaters,
+    discard_local_state,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,11 @@ def create_app(settings: StreamSettings) -> faust.App:
     # so workers of two topic prefixes never read each other's state. Faust makes the
     # last folder itself, not its parents.
     datadir = settings.data_dir / settings.app_id
+    exactly_once = settings.processing_guarantee == "exactly_once"
+    if exactly_once:
+        ask_broker_for_highwaters()
+    if exactly_once and settings.store == "rocksdb://":
+        discard_local_state(datadir)
     datadir.parent.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.app_id,
@@ -54,6 +65,9 @@ def create_app(settings: StreamSettings) -> faust.App:
         producer_max_batch_size=1 << 20,
         producer_linger=0.005,
         broker_heartbeat_interval=min(3.0, settings.session_timeout_s / 3),
+        # exactly_once: the worker commits at its checkpoints (streams.transactions)
+        broker_commit_interval=NEVER_S if exactly_once else None,  # None: Faust's default
+        broker_commit_every=1 << 62 if exactly_once else None,
         web_enabled=True,
         web_host=settings.worker_host,
         web_bind=settings.worker_host,
@@ -72,11 +86,14 @@ def create_app(settings: StreamSettings) -> faust.App:
     windows = raw(topics.windows)
     link_states = raw(topics.link_state)
     deadletter = raw(topics.deadletter)
-    ticks = raw(topics.ticks)
-    classifications = raw(topics.classifications)
     forecasts = raw(topics.forecasts)
     alerts = raw(topics.alerts)
     table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
+    transactions = (
+        Transactions(app, topics.flows, table.changelog_topic.get_topic_name())
+        if exactly_once
+        else None
+    )
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
         table,
@@ -117,26 +134,12 @@ def create_app(settings: StreamSettings) -> faust.App:
         await follower.run()
 
     async def publish(out: Outputs) -> None:
-        """Hand the outputs to the producer now (the state they came from is stored after).
-
-        ``force=True`` sends at once instead of holding the messages until the
-        source offset is committed, as Faust does by default: the worker
-        acknowledges records itself, only once what they made is delivered.
-        """
-        if settings.processing_guarantee == "at_least_once":
-            # One per record: straight to the producer, past Faust's per-message
-            # bookkeeping (a Topic.send in a transaction needs that bookkeeping).
-            for key, value in out.classifications:
-                await app.producer.send(topics.classifications, key, value, None, None, None)
+        """Hand the outputs to the producer now (the state they came from is stored after)."""
+        if transactions is None:
+            await send_now(out)
         else:
-            for key, value in out.classifications:
-                await classifications.send(key=key, value=value, force=True)
-        for key, value in out.windows:
-            await windows.send(key=key, value=value, force=True)
-        for key, value in out.forecasts:
-            await forecasts.send(key=key, value=value, force=True)
-        for key, value in out.alerts:
-            await alerts.send(key=key, value=value, force=True)
+            await send_in_transactions(out, transactions)
+        for _, value in out.alerts:
             alert = json.loads(value)
             metrics.ALERTS.labels(reason=alert["reason"], state=alert["state"]).inc()
         if out.forecasts:
@@ -159,15 +162,56 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.FORECAST_ACTUAL.labels(horizon_s=horizon).inc(score.actual_bps)
             if score.inside:
                 metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc()
-        for key, state in out.link_states:
-            await link_states.send(key=key, value=state, force=True)
-        for dead_key, dead_value, reason in out.deadletters:
-            await deadletter.send(key=dead_key, value=dead_value, force=True)
+        for _, _, reason in out.deadletters:
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()
         if out.bins_closed:
             metrics.BINS_CLOSED.inc(out.bins_closed)
         if out.duplicates:
             metrics.RECORDS_DUPLICATE.inc(out.duplicates)
+
+    async def send_now(out: Outputs) -> None:
+        """at_least_once: ``force=True`` sends at once instead of holding the messages
+        until the source offset is committed, as Faust does by default: the worker
+        acknowledges records itself, only once what they made is delivered."""
+        # One per record: straight to the producer, past Faust's per-message bookkeeping.
+        for key, value in out.classifications:
+            await app.producer.send(topics.classifications, key, value, None, None, None)
+        for key, value in out.windows:
+            await windows.send(key=key, value=value, force=True)
+        for key, value in out.forecasts:
+            await forecasts.send(key=key, value=value, force=True)
+        for key, value in out.alerts:
+            await alerts.send(key=key, value=value, force=True)
+        for key, state in out.link_states:
+            await link_states.send(key=key, value=state, force=True)
+        for dead_key, dead_value, _ in out.deadletters:
+            await deadletter.send(key=dead_key, value=dead_value, force=True)
+
+    async def send_in_transactions(out: Outputs, tx: Transactions) -> None:
+        """exactly_once: each message in the transaction of the flows partition whose
+        records made it (a link's partition; a dead letter names its own)."""
+
+        def source(key: bytes) -> int:
+            name = key.decode()
+            partition = processor.partition_of(name)
+            if partition is None:
+                partition = out.expired[name]  # forgotten at this drain: a tombstone
+            return partition
+
+        keyed = (
+            (topics.classifications, out.classifications),
+            (topics.windows, out.windows),
+            (topics.forecasts, out.forecasts),
+            (topics.alerts, out.alerts),
+            (topics.link_state, out.link_states),
+        )
+        for topic, messages in keyed:
+            for key, value in messages:
+                await tx.send(topic, key, value, source(key))
+        for dead_key, dead_value, _ in out.deadletters:
+            await tx.send(
+                topics.deadletter, dead_key, dead_value, json.loads(dead_value)["partition"]
+            )
 
     acks = Acknowledger(processor)
     running: dict[str, Any] = {}  # the agent's stream, for the drains of the timer
@@ -277,10 +321,15 @@ def create_app(settings: StreamSettings) -> faust.App:
         async with draining:
             await _drain(stream, now_s)
 
-    async def _drain(stream: Any, now_s: float) -> None:
-        if acks.checkpoint_due(now_s):
+    async def _drain(stream: Any, now_s: float, checkpoint: bool = False) -> None:
+        checkpoint = checkpoint or acks.checkpoint_due(now_s)
+        if checkpoint and transactions is not None:
+            acks.persist_all()  # a transaction holds whole links: outputs and their state
+        elif checkpoint:
             acks.persist_old(now_s)
-        out = processor.drain(now_s)
+        out = processor.drain(now_s, mark_all=checkpoint and transactions is not None)
+        # the agent may handle more messages while this drain awaits: they are not in it
+        safe = acks.safe_offsets() if checkpoint and transactions is not None else None
         await publish(out)
         for partition, changes in out.states_by_partition().items():
             with acks.writing_for(stream, partition):
@@ -289,7 +338,11 @@ def create_app(settings: StreamSettings) -> faust.App:
                         table.pop(name, None)  # a tombstone in the changelog
                     else:
                         table[name] = snapshot
-        if acks.checkpoint_due(now_s):
+        if checkpoint and transactions is not None:
+            await transactions.buffer_handed_over()  # the changelog writes are in
+            await acks.acknowledge(stream, now_s, safe)
+            await transactions.commit()
+        elif checkpoint:
             await app.producer.flush()  # everything sent so far is delivered
             await acks.acknowledge(stream, now_s)
         metrics.LINKS_TRACKED.set(processor.links_tracked)
@@ -333,14 +386,24 @@ def create_app(settings: StreamSettings) -> faust.App:
         body = json.dumps({"wall_s": time.time()}).encode()
         for tp in app.assignor.assigned_actives():
             if tp.topic == topics.flows:
-                await ticks.send(partition=tp.partition, value=body)
+                # never in a transaction: it would wait for a commit, and an idle partition
+                # makes none
+                await app.producer.send(topics.ticks, None, body, tp.partition, None, None)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        processor.forget_partitions()
-        acks.forget()
-        rewinding.clear()
-        quiet_ticks.clear()
+        # Under the drain lock: a drain that awaits the producer must not then store
+        # states of partitions forgotten meanwhile (no event left to write them with).
+        async with draining:
+            stream = running.get("stream")
+            if transactions is not None and stream is not None:
+                # Commit what this worker did, so that neither the next owner nor this
+                # one (its transactions stay open for the partitions it keeps) redoes it.
+                await _drain(stream, time.time(), checkpoint=True)
+            processor.forget_partitions()
+            acks.forget()
+            rewinding.clear()
+            quiet_ticks.clear()
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

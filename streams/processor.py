@@ -188,6 +188,11 @@ class LinkProcessor:
         """The offset of the last flows message handled on ``partition`` since assignment."""
         return self._last_offset.get(partition)
 
+    def partition_of(self, link: str) -> int | None:
+        """The flows partition of a link this worker holds (None: not held)."""
+        held = self._links.get(link)
+        return None if held is None else held.partition
+
     def safe_offset(self, partition: int) -> int | None:
         """Every flows message of ``partition`` below this offset is in the store (or needs
         nothing stored) once the last drain's states are written: it may be acknowledged."""
@@ -309,9 +314,13 @@ class LinkProcessor:
                 break
             self._touched[name] = None
 
-    def drain(self, now_s: float) -> Outputs:
+    def drain(self, now_s: float, *, mark_all: bool = False) -> Outputs:
         """Everything the messages since the last drain made, with their bins' windows,
-        scores, alerts and forecasts, and the states to store; then start afresh."""
+        scores, alerts and forecasts, and the states to store; then start afresh.
+
+        A partition's next offset is stored with its links' states; ``mark_all``: for
+        every partition with records handled (a transaction commits all their offsets).
+        """
         out, self._out = self._out, Outputs()
         touched, self._touched = list(self._touched), {}
         if out.classifier_s:
@@ -326,7 +335,8 @@ class LinkProcessor:
             self._forget(name, partition)
             self._pending.get(partition, {}).pop(name, None)
             out.link_states.append((name.encode(), None))  # the API forgets it too
-        for partition in {s["partition"] for s in out.states.values()}:
+        marked = self._last_offset if mark_all else {s["partition"] for s in out.states.values()}
+        for partition in marked:
             next_offset = self.safe_offset(partition)
             if next_offset is not None:
                 out.states[partition_key(partition)] = {

@@ -42,14 +42,26 @@ def free_port() -> int:
         return port
 
 
-def read_topic(bootstrap: str, topic: str, timeout_s: float = 10.0) -> list[Any]:
-    """Every message of ``topic`` currently in Kafka, in partition then offset order."""
-    return asyncio.run(_read_topic(bootstrap, topic, timeout_s))
+def read_topic(
+    bootstrap: str, topic: str, timeout_s: float = 10.0, *, committed_only: bool = False
+) -> list[Any]:
+    """Every message of ``topic`` currently in Kafka, in partition then offset order.
+
+    ``committed_only``: read as a ``read_committed`` consumer does, up to each
+    partition's last stable offset: messages of aborted transactions are left out,
+    and those of open ones are not reached.
+    """
+    return asyncio.run(_read_topic(bootstrap, topic, timeout_s, committed_only))
 
 
-async def _read_topic(bootstrap: str, topic: str, timeout_s: float) -> list[Any]:
+async def _read_topic(
+    bootstrap: str, topic: str, timeout_s: float, committed_only: bool = False
+) -> list[Any]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        isolation_level="read_committed" if committed_only else "read_uncommitted",
     )
     await consumer.start()
     try:

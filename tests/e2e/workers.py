@@ -171,11 +171,15 @@ def latest_by_key(messages: list[Any]) -> dict[bytes, Any]:
     return latest
 
 
-def state_totals(bootstrap: str, topic: str) -> dict[str, tuple[int, int, int]]:
-    """Each link's totals in its newest link-state record (links tombstoned are left out)."""
+def state_totals(
+    bootstrap: str, topic: str, *, committed_only: bool = False
+) -> dict[str, tuple[int, int, int]]:
+    """Each link's totals in its newest link-state record (links tombstoned are left out);
+    ``committed_only``: as a read_committed consumer sees them."""
+    messages = read_topic(bootstrap, topic, committed_only=committed_only)
     return {
         key.decode(): (s["total_bytes"], s["total_packets"], s["total_flows"])
-        for key, s in latest_by_key(read_topic(bootstrap, topic)).items()
+        for key, s in latest_by_key(messages).items()
         if s is not None
     }
 
@@ -188,6 +192,8 @@ def wait_for_state_totals(
     log: Path,
     what: str,
     timeout_s: float = 60,
+    *,
+    committed_only: bool = False,
 ) -> None:
     """Wait until every link's newest link-state totals are the published ones.
 
@@ -197,7 +203,10 @@ def wait_for_state_totals(
     try:
         wait_for_totals(
             expected.totals,
-            lambda: alive(proc, log) and state_totals(bootstrap, topics.link_state),
+            lambda: (
+                alive(proc, log)
+                and state_totals(bootstrap, topics.link_state, committed_only=committed_only)
+            ),
             timeout_s,
             what,
         )
@@ -262,7 +271,7 @@ def check_windows(windows: list[dict[str, Any]], expected: Expected) -> WindowCh
 
 
 def assert_each_record_counted_once(
-    bootstrap: str, topics: Topics, expected: Expected
+    bootstrap: str, topics: Topics, expected: Expected, *, committed_only: bool = False
 ) -> WindowCheck:
     """Check the end of a run in which every published record's bin has closed.
 
@@ -270,10 +279,11 @@ def assert_each_record_counted_once(
     with traffic has exactly its records and every other bin is empty; a bin
     published more than once (at-least-once, after a kill) has one content;
     each link's ``bins_closed`` is the number of distinct bins published for
-    it; nothing was late or dead-lettered.
+    it; nothing was late or dead-lettered. ``committed_only``: read every topic as a
+    read_committed consumer does.
     """
-    windows = window_values(bootstrap, topics.windows)
-    states = latest_by_key(read_topic(bootstrap, topics.link_state))
+    windows = window_values(bootstrap, topics.windows, committed_only=committed_only)
+    states = latest_by_key(read_topic(bootstrap, topics.link_state, committed_only=committed_only))
     totals = {
         k.decode(): (s["total_bytes"], s["total_packets"], s["total_flows"])
         for k, s in states.items()
@@ -288,12 +298,15 @@ def assert_each_record_counted_once(
     assert {k.decode(): s["late_records"] for k, s in states.items() if s} == dict.fromkeys(
         distinct, 0
     )
-    assert read_topic(bootstrap, topics.deadletter) == []
+    assert read_topic(bootstrap, topics.deadletter, committed_only=committed_only) == []
     return check
 
 
-def window_values(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [json.loads(m.value) for m in read_topic(bootstrap, topic, timeout_s=30)]
+def window_values(
+    bootstrap: str, topic: str, *, committed_only: bool = False
+) -> list[dict[str, Any]]:
+    messages = read_topic(bootstrap, topic, timeout_s=30, committed_only=committed_only)
+    return [json.loads(m.value) for m in messages]
 
 
 def table_link(key: bytes) -> str:

@@ -81,3 +81,17 @@ def test_table_writes_run_under_an_event_of_their_partition():
     with acks.writing_for(stream, 1):
         assert stream.current_event is event
     assert stream.current_event == "tick of 2"
+
+
+def test_an_exactly_once_checkpoint_stores_every_held_link_and_acknowledges_below_its_boundary():
+    offsets, stream = Offsets({0: 2, 1: 1}), Stream()
+    acks = Acknowledger(offsets)
+    for p, o in [(0, 0), (1, 0), (0, 1)]:
+        acks.hold(Event(Message(p, o)))
+    acks.persist_all()
+    assert offsets.persisted_before == [(0, 2), (1, 1)]  # every held record's link
+    boundary = acks.safe_offsets()  # taken at the drain
+    acks.hold(Event(Message(0, 2)))  # handled while the drain awaited the producer
+    offsets.safe[0] = 3
+    assert asyncio.run(acks.acknowledge(stream, 10.0, boundary)) == 3
+    assert stream.acked == [(0, 0), (0, 1), (1, 0)]  # offset 2 waits for the next one

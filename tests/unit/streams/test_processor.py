@@ -280,3 +280,17 @@ def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
     persist(proc, now_s=1100.0)
     fresh = store["a"]["bins"]
     assert (fresh["bins_closed"], fresh["total_bytes"]) == (0, 0)  # afresh: old totals gone
+
+
+def test_a_transactional_checkpoint_stores_the_next_offset_of_every_partition_handled():
+    # offsets 0, 1: a record of link a (stored), then a bad record (nothing to store)
+    proc = processor()
+    feed(proc, [flow("a", T0 + 0.5)], partition=0)
+    persist(proc, partition=0)
+    proc.on_flow(b"x", b"not json", partition=0, offset=1, timestamp_ms=None, now_s=1000.0)
+    assert "partition 0" not in proc.drain(1000.0).states  # no link stored: no marker
+    proc.on_flow(b"x", b"not json", partition=0, offset=2, timestamp_ms=None, now_s=1000.0)
+    marked = proc.drain(1000.0, mark_all=True).states
+    assert marked["partition 0"] == {"partition": 0, "next_offset": 3}
+    assert proc.partition_of("a") == 0
+    assert proc.partition_of("b") is None
