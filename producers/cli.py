@@ -180,6 +180,7 @@ def run_replay(args: argparse.Namespace) -> int:
             topic=Topics.from_settings(settings).flows,
             speed=None if args.max else args.speed,
             timeout_s=settings.broker_timeout_s,
+            outage_s=settings.broker_outage_s,
             on_progress=_progress,
         )
     )
@@ -236,6 +237,7 @@ def run_simulate(args: argparse.Namespace) -> int:
             topic=Topics.from_settings(settings).flows,
             speed=speed,
             timeout_s=settings.broker_timeout_s,
+            outage_s=settings.broker_outage_s,
             on_progress=_progress,
         )
     )

@@ -48,19 +48,42 @@ async def _wait_for_broker(bootstrap: str, timeout_s: float) -> dict[str, object
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise BrokerUnavailableError(bootstrap, timeout_s, last_error)
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            request_timeout_ms=max(1000, int(min(remaining, 5.0) * 1000)),
-        )
         try:
-            await asyncio.wait_for(admin.start(), timeout=max(0.5, min(remaining, 5.0)))
-            cluster: dict[str, object] = await admin.describe_cluster()
-            return cluster
+            return await _describe_cluster(bootstrap, min(remaining, 5.0))
         except Exception as exc:  # any failure means "not yet"; the deadline decides
             last_error = str(exc) or type(exc).__name__
+        await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+
+
+async def broker_answers(bootstrap: str, within_s: float) -> bool:
+    """Whether one of the bootstrap brokers answers a metadata request within ``within_s``.
+
+    A client's start is that request, to the first bootstrap broker that takes
+    a connection; a request after it could go to a broker that just died.
+    """
+    with _quiet("aiokafka"):
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(within_s * 1000))
+        )
+        try:
+            await asyncio.wait_for(admin.start(), timeout=max(0.5, within_s))
+        except Exception:  # refused, timed out, no brokers: all mean "not now"
+            return False
         finally:
             await admin.close()
-        await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    return True
+
+
+async def _describe_cluster(bootstrap: str, within_s: float) -> dict[str, object]:
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(within_s * 1000))
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout=max(0.5, within_s))
+        cluster: dict[str, object] = await admin.describe_cluster()
+        return cluster
+    finally:
+        await admin.close()
 
 
 async def ensure_topics(

@@ -31,6 +31,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
     from streams.admin import ensure_topics
     from streams.app import create_app
+    from streams.brokerwatch import BrokerWatch, quiet_repeated_logs
     from streams.topics import topic_specs
 
     settings = StreamSettings()
@@ -38,6 +39,10 @@ def run_worker(args: argparse.Namespace) -> int:
         ensure_topics(settings.kafka_bootstrap, topic_specs(settings), settings.broker_timeout_s)
     )
     app = create_app(settings)
+    # If the cluster goes away, Faust's clients reconnect by themselves; the watch
+    # says so in one clear log line and the linkcast_kafka_* metrics.
+    app.task(BrokerWatch(settings.kafka_bootstrap).run)
+    quiet_repeated_logs()
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # returns only when the worker stops
     return 0

@@ -28,6 +28,11 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(4, ge=1, le=1024, description="partitions of every keyed topic")
     replication: int = Field(1, ge=1, le=5, description="replication factor of every topic")
     broker_timeout_s: float = Field(30.0, gt=0, description="how long to wait for the cluster")
+    broker_outage_s: float = Field(
+        300.0,
+        gt=0,
+        description="how long a producer waits for a cluster that stops answering mid-run",
+    )
     flows_retention_bytes: int = Field(
         1 << 30,
         ge=1 << 20,

@@ -1,53 +1,25 @@
 """A three-broker cluster from the local launcher: linkcast's topics and the worker's
 changelog get replication factor 3 and min.insync.replicas 2.
 
-The test starts its own cluster (three small JVMs, ports 41092-41094) and
-deletes its state afterwards; it does not use the session's broker.
+The cluster is the package's own (tests/integration/conftest.py: three small
+JVMs on ports 41092-41094, deleted afterwards), not the session's broker.
 """
 
 import asyncio
-import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from deploy.exceptions import LauncherError
-from deploy.localkafka import LocalCluster, port_is_free
 from streams.admin import ensure_topics
 from streams.exceptions import TopicMismatchError
 from streams.settings import KafkaSettings, StreamSettings
 from streams.topics import topic_specs
-from tests.conftest import REPO, skip_or_fail_in_ci
 from tests.helpers import free_port, linkcast_process, run_linkcast, wait_until
 
 pytestmark = pytest.mark.kafka
-
-BASE_PORT = 41092
-
-
-@pytest.fixture(scope="module")
-def three_brokers() -> Iterator[str]:
-    # The launcher's own heap for three brokers (512 MB each), as `linkcast kafka start
-    # --brokers 3` runs them: with 256 MB a node ran out of heap starting its LogManager.
-    cluster = LocalCluster(REPO / ".linkcast", brokers=3, base_port=BASE_PORT, name="h8three")
-    cluster.stop()  # left running by an interrupted run
-    ports = [p for n in cluster.nodes for p in (n.broker_port, n.controller_port)]
-    if not all(port_is_free(cluster.host, p) for p in ports):
-        skip_or_fail_in_ci(f"ports {ports} are taken; the three-broker test needs them")
-    shutil.rmtree(cluster.root, ignore_errors=True)  # a fresh cluster every run
-    try:
-        cluster.start(timeout_s=120)
-    except LauncherError as exc:
-        skip_or_fail_in_ci(f"the three-broker cluster did not start: {exc}")
-    try:
-        yield cluster.bootstrap
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 async def _layout(bootstrap: str, names: list[str]) -> dict[str, tuple[set[int], str]]:
