@@ -84,8 +84,8 @@ async def publish(
 ) -> PublishSummary:
     """Publish ``records`` (in event-time order) and wait until Kafka has them all.
 
-    ``timeout_s`` bounds the wait for the cluster at the start and each request;
-    ``outage_s`` how long a cluster that stops answering later is waited for.
+    ``timeout_s`` bounds the wait for the cluster at the start; ``outage_s`` how
+    long a cluster that stops answering later is waited for.
     """
     if speed is not None and not speed > 0:
         raise ValueError(f"speed must be positive, got {speed}")
