@@ -306,7 +306,13 @@ class LocalCluster:
 
     def _format(self, node: Node, cluster_id: str) -> None:
         cmd = self.java_command(
-            node, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(node.config_path)
+            # "--cluster-id=" keeps an id that starts with "-" (1 in 64) from reading as an option
+            node,
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(node.config_path),
         )
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
