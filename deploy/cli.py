@@ -99,17 +99,21 @@ def _recorded(run: BenchRun) -> Callable[[argparse.Namespace], int]:
 
     def bench(args: argparse.Namespace) -> int:
         result, full, name = run(args)
-        out: Path = args.out or BENCH_DIR / name
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(full, indent=2) + "\n")
-        except OSError as exc:
-            raise LinkcastError(f"cannot write the result to {out}: {exc.strerror}") from exc
-        print(f"result written to {out}")
+        write_record(args.out or BENCH_DIR / name, full)
         print(json.dumps(result))
         return 0
 
     return bench
+
+
+def write_record(path: Path, full: dict[str, Any]) -> None:
+    """Write a run's full record as JSON to ``path`` and say where."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(full, indent=2) + "\n")
+    except OSError as exc:
+        raise LinkcastError(f"cannot write the result to {path}: {exc.strerror}") from exc
+    print(f"result written to {path}")
 
 
 def run_kafka(args: argparse.Namespace) -> int:

@@ -36,7 +36,6 @@ import os
 import random
 import secrets
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from deploy.localkafka import LocalCluster
 from deploy.processes import stop_process
 from deploy.soakreport import report
 from deploy.soaksample import Sample, take_sample
-from deploy.streambench import _free_port, record_pool
+from deploy.streambench import pinned, record_pool, start_pinned_worker
 from streams.admin import delete_topics, ensure_topics, wait_for_broker
 from streams.exceptions import BrokerUnavailableError, LinkcastError
 from streams.settings import StreamSettings
@@ -181,32 +180,22 @@ def _broker(home: Path) -> tuple[LocalCluster | None, list[int]]:
 def _soak(
     settings: StreamSettings, plan: Plan, tmp: Path, logs: Path
 ) -> tuple[list[Sample], float | None]:
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LINKCAST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "LINKCAST_TOPIC_PREFIX": settings.topic_prefix,
-        "LINKCAST_PARTITIONS": str(plan.partitions),
-        "LINKCAST_DATA_DIR": str(tmp / "state"),
-        "LINKCAST_MODELS_DIR": str(tmp / "registry"),  # empty: the packaged models
-        "LINKCAST_WORKER_PORT": str(port),
-        "LINKCAST_LINK_EXPIRE_AFTER_S": str(plan.expire_after_s),
-    }
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"worker-{settings.topic_prefix}.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.sched_setaffinity(0, {plan.cpu}),
-        )
-    os.sched_setaffinity(0, os.sched_getaffinity(0) - {plan.cpu} or {plan.cpu})
+    proc, port = start_pinned_worker(
+        settings,
+        plan.partitions,
+        plan.cpu,
+        tmp / "state",
+        log,
+        LINKCAST_LINK_EXPIRE_AFTER_S=str(plan.expire_after_s),
+    )
+    others = os.sched_getaffinity(0) - {plan.cpu} or {plan.cpu}
     try:
-        watch = _Watch(proc, f"http://127.0.0.1:{port}/metrics", log)
-        watch.ready(plan.partitions)
-        return asyncio.run(_drive(settings, Topics.from_settings(settings), plan, watch))
+        with pinned(others):
+            watch = _Watch(proc, f"http://127.0.0.1:{port}/metrics", log)
+            watch.ready(plan.partitions)
+            return asyncio.run(_drive(settings, Topics.from_settings(settings), plan, watch))
     finally:
         stop_process(proc)
 

@@ -1,6 +1,5 @@
 """The figures of a `linkcast soak` run: a row per sample, the verdict, the JSON record."""
 
-import json
 import os
 import platform
 from dataclasses import asdict
@@ -9,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from deploy import growth
 from deploy.soaksample import STAGES, Sample, quantile
-from streams.exceptions import LinkcastError
 
 if TYPE_CHECKING:
     from deploy.soak import Plan
@@ -102,7 +100,7 @@ def verdicts(
 
 def report(plan: "Plan", samples: list[Sample], drained_s: float | None, out: Path | None) -> int:
     """Print the summary and verdict, write the JSON record; 0 if it held, 1 if not."""
-    from deploy.cli import BENCH_DIR
+    from deploy.cli import BENCH_DIR, write_record
 
     table = rows(samples)
     judged, failures = verdicts(plan, samples, drained_s)
@@ -144,13 +142,7 @@ def report(plan: "Plan", samples: list[Sample], drained_s: float | None, out: Pa
         "samples": table,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
-    path = out or BENCH_DIR / "soak.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(full, indent=2) + "\n")
-    except OSError as exc:
-        raise LinkcastError(f"cannot write the result to {path}: {exc.strerror}") from exc
-    print(f"result written to {path}")
+    write_record(out or BENCH_DIR / "soak.json", full)
     for failure in failures:
         print(f"FAIL: {failure}")
     print("soak: FAILED" if failures else "soak: held (memory and lag flat, caught up)")

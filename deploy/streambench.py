@@ -289,31 +289,46 @@ def run_worker(
     settings: StreamSettings, plan: Plan, expected_bins: int, tmp: Path
 ) -> dict[str, Any]:
     """Time one pinned worker over the filled topic (see the module's docstring)."""
-    port = _free_port()
-    env = {
-        **os.environ,
-        "LINKCAST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "LINKCAST_TOPIC_PREFIX": settings.topic_prefix,
-        "LINKCAST_PARTITIONS": str(plan.partitions),
-        "LINKCAST_DATA_DIR": str(tmp / "state"),
-        "LINKCAST_MODELS_DIR": str(tmp / "registry"),  # empty: the packaged models
-        "LINKCAST_WORKER_PORT": str(port),
-    }
     log = tmp / "worker.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "deploy", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            preexec_fn=lambda: os.sched_setaffinity(0, {plan.cpu}),
-        )
+    proc, port = start_pinned_worker(settings, plan.partitions, plan.cpu, tmp / "state", log)
     others = os.sched_getaffinity(0) - {plan.cpu} or {plan.cpu}
     try:
         with pinned(others):
             return _watch(proc, f"http://127.0.0.1:{port}/metrics", plan, expected_bins, log)
     finally:
         stop_process(proc)
+
+
+def start_pinned_worker(
+    settings: StreamSettings,
+    partitions: int,
+    cpu: int,
+    state: Path,
+    log: Path,
+    **extra: str,
+) -> tuple["subprocess.Popen[bytes]", int]:
+    """Start `linkcast worker` on ``cpu`` only with the packaged models, logging to ``log``;
+    ``extra`` adds LINKCAST_ variables. Returns the process and its web port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "LINKCAST_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "LINKCAST_TOPIC_PREFIX": settings.topic_prefix,
+        "LINKCAST_PARTITIONS": str(partitions),
+        "LINKCAST_DATA_DIR": str(state),
+        "LINKCAST_MODELS_DIR": str(state.parent / "registry"),  # empty: the packaged models
+        "LINKCAST_WORKER_PORT": str(port),
+        **extra,
+    }
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "deploy", "worker"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        )
+    return proc, port
 
 
 def _watch(

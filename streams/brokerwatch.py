@@ -19,19 +19,10 @@ import asyncio
 import logging
 import time
 
-from prometheus_client import Counter, Gauge
-
 from streams.admin import broker_answers
+from streams.metrics import KAFKA_OUTAGE_SECONDS, KAFKA_OUTAGES, KAFKA_REACHABLE
 
 log = logging.getLogger(__name__)
-
-REACHABLE = Gauge(
-    "linkcast_kafka_reachable", "1 while the Kafka cluster answers a metadata request, else 0"
-)
-OUTAGES = Counter("linkcast_kafka_outages_total", "Times the Kafka cluster stopped answering")
-OUTAGE_SECONDS = Counter(
-    "linkcast_kafka_unreachable_seconds_total", "Seconds the Kafka cluster did not answer"
-)
 
 
 class RepeatFilter(logging.Filter):
@@ -83,7 +74,7 @@ class BrokerWatch:
         self.down_since: float | None = None  # monotonic time of the first failed check
         self._counted_until = 0.0  # outage seconds counted up to this monotonic time
         self._reminded_at = 0.0
-        REACHABLE.set(1)
+        KAFKA_REACHABLE.set(1)
 
     async def run(self) -> None:
         while True:
@@ -99,7 +90,7 @@ class BrokerWatch:
     def observe(self, up: bool, now: float) -> None:
         """Log and count a check's result (``now``: monotonic seconds)."""
         if self.down_since is not None:
-            OUTAGE_SECONDS.inc(max(0.0, now - self._counted_until))
+            KAFKA_OUTAGE_SECONDS.inc(max(0.0, now - self._counted_until))
             self._counted_until = now
         if up:
             if self.down_since is not None:
@@ -109,12 +100,12 @@ class BrokerWatch:
                     now - self.down_since,
                 )
                 self.down_since = None
-            REACHABLE.set(1)
+            KAFKA_REACHABLE.set(1)
             return
-        REACHABLE.set(0)
+        KAFKA_REACHABLE.set(0)
         if self.down_since is None:
             self.down_since = self._counted_until = self._reminded_at = now
-            OUTAGES.inc()
+            KAFKA_OUTAGES.inc()
             log.warning(
                 "Kafka at %s does not answer; records wait in Kafka and in this process "
                 "until it does (nothing is dropped)",

@@ -78,6 +78,13 @@ MODEL_EVALUATION_WAPE = Gauge(
     "WAPE of the forecaster in use on its held-out test data when it was trained "
     "(0.366 is 36.6 %); the live WAPE drifting above it means the model no longer fits",
 )
+KAFKA_REACHABLE = Gauge(
+    "linkcast_kafka_reachable", "1 while the Kafka cluster answers a metadata request, else 0"
+)
+KAFKA_OUTAGES = Counter("linkcast_kafka_outages_total", "Times the Kafka cluster stopped answering")
+KAFKA_OUTAGE_SECONDS = Counter(
+    "linkcast_kafka_unreachable_seconds_total", "Seconds the Kafka cluster did not answer"
+)
 
 
 def set_model(kind: str, version: str, previous: str | None, metrics: dict[str, float]) -> None:

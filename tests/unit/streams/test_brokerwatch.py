@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from streams import brokerwatch
+from streams import metrics
 from streams.brokerwatch import BrokerWatch, RepeatFilter
 
 
@@ -15,11 +15,11 @@ def sample(metric: object) -> float:
 
 def test_an_outage_is_logged_once_then_reminded_then_ended(caplog):
     watch = BrokerWatch("k1:9092", remind_every_s=10)
-    outages, seconds = sample(brokerwatch.OUTAGES), sample(brokerwatch.OUTAGE_SECONDS)
+    outages, seconds = sample(metrics.KAFKA_OUTAGES), sample(metrics.KAFKA_OUTAGE_SECONDS)
     with caplog.at_level(logging.WARNING, logger="streams.brokerwatch"):
         for t in (0.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0):
             watch.observe(False, 100.0 + t)
-        assert sample(brokerwatch.REACHABLE) == 0
+        assert sample(metrics.KAFKA_REACHABLE) == 0
         watch.observe(True, 114.0)
     lines = [r.getMessage() for r in caplog.records]
     assert lines == [
@@ -28,9 +28,9 @@ def test_an_outage_is_logged_once_then_reminded_then_ended(caplog):
         "Kafka at k1:9092 has not answered for 10 s; still waiting",
         "Kafka at k1:9092 answers again after 14 s unreachable; work resumes",
     ]
-    assert sample(brokerwatch.REACHABLE) == 1
-    assert sample(brokerwatch.OUTAGES) == outages + 1
-    assert sample(brokerwatch.OUTAGE_SECONDS) == pytest.approx(seconds + 14.0)
+    assert sample(metrics.KAFKA_REACHABLE) == 1
+    assert sample(metrics.KAFKA_OUTAGES) == outages + 1
+    assert sample(metrics.KAFKA_OUTAGE_SECONDS) == pytest.approx(seconds + 14.0)
 
 
 def test_checks_that_answer_log_nothing(caplog):
