@@ -38,6 +38,7 @@ from streams.admin import broker_count, wait_for_broker
 from streams.exceptions import BrokerUnavailableError
 
 POM = Path(__file__).parent / "kafka" / "pom.xml"
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 LOG4J = Path(__file__).parent / "kafka" / "log4j2.properties"
 CONTROLLER_PORT_OFFSET = 100
 MIN_JAVA = 17
@@ -179,6 +180,7 @@ class LocalCluster:
                     raise LauncherError(
                         f"port {node.host}:{port} is taken by another process; stop it, or run "
                         "'linkcast kafka status' to see whether a linkcast broker already runs"
+                        + outgoing_port_hint(port)
                     )
         self.resolve_jars()
         cluster_id = self._cluster_id()
@@ -408,6 +410,23 @@ def port_is_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def outgoing_port_hint(port: int, range_file: Path = LOCAL_PORT_RANGE) -> str:
+    """Why a stopped node's port may be taken, if it is one the kernel gives to outgoing
+    connections: a client retrying that port while nothing listens can be given it as
+    its own port and so connect to itself, holding it (seen with 41092)."""
+    try:
+        low, high = (int(x) for x in range_file.read_text().split())
+    except (OSError, ValueError):
+        return ""
+    if not low <= port <= high:
+        return ""
+    return (
+        f". Port {port} is in this machine's range for outgoing connections ({low}-{high}, "
+        "net.ipv4.ip_local_port_range): a client still retrying it can hold it; "
+        f"use ports below {low}"
+    )
 
 
 def wait_for_exit(pid: int, timeout_s: float) -> bool:

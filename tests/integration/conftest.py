@@ -1,8 +1,11 @@
 """A three-broker cluster from the local launcher, shared by the integration tests that
 need one (the replication test and the broker fault tests).
 
-It is started once for the package on ports 41092-41094 (controllers 41192-41194),
-from an empty state, and deleted afterwards. A fault test may kill and restart
+It is started once for the package on ports 23092-23094 (controllers 23192-23194),
+from an empty state, and deleted afterwards. The ports are below the kernel's range
+for outgoing connections (32768-60999 here): with 41092, a client retrying a
+stopped broker was given 41092 as its own port, connected to itself, and the
+broker could not start again. A fault test may kill and restart
 its nodes; it leaves every node running when it ends.
 """
 
@@ -15,7 +18,7 @@ from deploy.exceptions import LauncherError
 from deploy.localkafka import LocalCluster, port_is_free
 from tests.conftest import REPO, skip_or_fail_in_ci
 
-BASE_PORT = 41092
+BASE_PORT = 23092
 
 
 @pytest.fixture(scope="package")

@@ -2,7 +2,7 @@
 changelog get replication factor 3 and min.insync.replicas 2.
 
 The cluster is the package's own (tests/integration/conftest.py: three small
-JVMs on ports 41092-41094, deleted afterwards), not the session's broker.
+JVMs on ports 23092-23094, deleted afterwards), not the session's broker.
 """
 
 import asyncio

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from deploy.exceptions import LauncherError
-from deploy.localkafka import LocalCluster, check_java, kafka_version
+from deploy.localkafka import LocalCluster, check_java, kafka_version, outgoing_port_hint
 
 
 def props(text: str) -> dict[str, str]:
@@ -55,6 +55,18 @@ def test_a_taken_port_is_refused_with_a_clear_message(tmp_path: Path):
         cluster = LocalCluster(tmp_path, base_port=port)
         with pytest.raises(LauncherError, match=f"port 127.0.0.1:{port} is taken"):
             cluster.start(timeout_s=5)
+
+
+def test_a_taken_port_in_the_outgoing_range_says_why_it_may_be_taken(tmp_path: Path):
+    # a client retrying a port in that range can be given it as its own and connect to
+    # itself (seen with 41092, while the three-broker test's cluster was down)
+    ranges = tmp_path / "ip_local_port_range"
+    ranges.write_text("32768\t60999\n")
+    assert "below 32768" in outgoing_port_hint(41092, ranges)
+    assert outgoing_port_hint(19092, ranges) == ""
+    ranges.write_text("garbled")
+    assert outgoing_port_hint(41092, ranges) == ""  # unknown: no guess
+    assert outgoing_port_hint(41092, tmp_path / "absent") == ""
 
 
 def test_missing_java_is_named(monkeypatch, tmp_path: Path):
