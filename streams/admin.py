@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
@@ -72,6 +73,25 @@ async def broker_answers(bootstrap: str, within_s: float) -> bool:
         finally:
             await admin.close()
     return True
+
+
+async def committed_offsets(
+    bootstrap: str, group: str, topic: str, partitions: Sequence[int], timeout_s: float = 10.0
+) -> dict[int, int]:
+    """The offsets ``group`` has committed on ``partitions`` of ``topic``; a partition
+    on which the group has committed nothing is left out."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=max(1000, int(timeout_s * 1000))
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout=timeout_s)
+        asked = [TopicPartition(topic, p) for p in partitions]
+        answer = await asyncio.wait_for(
+            admin.list_consumer_group_offsets(group, partitions=asked), timeout=timeout_s
+        )
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in answer.items() if meta.offset >= 0}
 
 
 async def _describe_cluster(bootstrap: str, within_s: float) -> dict[str, object]:

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams import metrics
 from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
+from streams.admin import committed_offsets
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
 from streams.forecasting import select_horizons
@@ -267,6 +268,8 @@ def create_app(settings: StreamSettings) -> faust.App:
         offsets between are taken not to exist (a transactional producer's
         markers) and the stream goes on from the message.
         """
+        if not processor.start_known(partition):
+            processor.start_from(partition, await kafka_start(partition))
         expected = processor.expected_offset(partition)
         if expected is None or offset == expected:
             rewinding.pop(partition, None)
@@ -290,6 +293,21 @@ def create_app(settings: StreamSettings) -> faust.App:
             rewinding[partition] = (now_s, seeks + 1)
             await rewind()
         return False
+
+    async def kafka_start(partition: int) -> int | None:
+        """Where Kafka starts a flows partition for this worker's group: the committed
+        offset, or the first offset (retention may have removed what was committed)."""
+        tp = TP(topics.flows, partition)
+        try:
+            committed = await committed_offsets(
+                settings.kafka_bootstrap, app.conf.id, topics.flows, [partition]
+            )
+            first = (await app.consumer.earliest_offsets(tp)).get(tp)
+        except Exception as exc:  # the stored marker alone then decides, as before
+            log.warning("flows partition %d: could not ask where it starts: %r", partition, exc)
+            return None
+        known = [o for o in (committed.get(partition), first) if o is not None]
+        return max(known) if known else None
 
     async def rewind() -> None:
         """Read every partition again from its committed offset, as Faust does after a

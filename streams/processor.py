@@ -158,6 +158,7 @@ class LinkProcessor:
         # partition -> the next offset its stored marker gave at assignment (None: no
         # marker); read once, as every message of a replayed backlog asks for it
         self._stored_next: dict[int, int | None] = {}
+        self._started: set[int] = set()  # partitions whose start in Kafka is known (start_from)
         self._out = Outputs()  # what the messages since the last drain have made
         self._touched: dict[str, None] = {}  # links to store and publish at the drain, in order
         # Per partition, the links with records not in the store yet, each with the offset
@@ -179,6 +180,7 @@ class LinkProcessor:
         self._loaded.clear()
         self._last_offset.clear()
         self._stored_next.clear()
+        self._started.clear()
         self._last_window.clear()
         self._out = Outputs()
         self._touched.clear()
@@ -204,7 +206,8 @@ class LinkProcessor:
 
     def expected_offset(self, partition: int) -> int | None:
         """The offset the next flows message of ``partition`` should have: one past the last
-        handled since assignment, else the next one not in the store when it was written."""
+        handled since assignment, else the next one not in the store when it was written,
+        or where Kafka starts the partition (``start_from``) if that is further on."""
         last = self._last_offset.get(partition)
         if last is not None:
             return last + 1
@@ -214,6 +217,25 @@ class LinkProcessor:
                 int(marker["next_offset"]) if isinstance(marker, dict) else None
             )
         return self._stored_next[partition]
+
+    def start_known(self, partition: int) -> bool:
+        """Whether ``expected_offset`` of ``partition`` can be trusted: a message was handled
+        since assignment, or ``start_from`` was told where Kafka starts it."""
+        return partition in self._last_offset or partition in self._started
+
+    def start_from(self, partition: int, offset: int | None) -> None:
+        """Where Kafka starts ``partition`` at this assignment: the group's committed offset,
+        or the partition's first offset if nothing is committed (None: unknown).
+
+        Every record below a committed offset was acknowledged, so it is stored or
+        needed nothing stored (a dead letter does not move the marker). Without a
+        marker, a first message past this offset means Kafka's client skipped
+        records, which the worker then reads again.
+        """
+        marker = self.expected_offset(partition)
+        if offset is not None and (marker is None or offset > marker):
+            self._stored_next[partition] = offset
+        self._started.add(partition)
 
     def skip_to(self, partition: int, offset: int) -> None:
         """Accept that the flows messages of ``partition`` below ``offset`` do not exist."""

@@ -5,11 +5,11 @@ import dataclasses
 import time
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.admin import ensure_topics, partitions_of
+from streams.admin import committed_offsets, ensure_topics, partitions_of
 from streams.exceptions import TopicMismatchError
 from streams.settings import KafkaSettings
 from streams.topics import Topics, TopicSpec, topic_specs
@@ -117,3 +117,36 @@ def test_an_existing_topic_gets_the_configs_of_its_spec(kafka_bootstrap, topic_p
         10,
         "the flows topic to be kept by size instead of by time",
     )
+
+
+def test_committed_offsets_are_the_groups_own_and_leave_out_partitions_without_any(
+    kafka_bootstrap, topic_prefix
+):
+    topic = Topics(topic_prefix).flows
+    group = f"{topic_prefix}-group"
+
+    async def run() -> dict[int, int]:
+        settings = KafkaSettings(
+            kafka_bootstrap=kafka_bootstrap, topic_prefix=topic_prefix, partitions=2
+        )
+        await ensure_topics(kafka_bootstrap, topic_specs(settings))
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for i in range(10):
+                await producer.send_and_wait(topic, b"x%d" % i, partition=0)
+        finally:
+            await producer.stop()
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka_bootstrap, group_id=group, enable_auto_commit=False
+        )
+        await consumer.start()
+        try:
+            consumer.assign([TopicPartition(topic, 0)])
+            await consumer.commit({TopicPartition(topic, 0): 6})
+        finally:
+            await consumer.stop()
+        return await committed_offsets(kafka_bootstrap, group, topic, [0, 1])
+
+    assert asyncio.run(run()) == {0: 6}  # partition 1: nothing committed
+    assert asyncio.run(committed_offsets(kafka_bootstrap, "nobody", topic, [0, 1])) == {}

@@ -294,3 +294,32 @@ def test_a_transactional_checkpoint_stores_the_next_offset_of_every_partition_ha
     assert marked["partition 0"] == {"partition": 0, "next_offset": 3}
     assert proc.partition_of("a") == 0
     assert proc.partition_of("b") is None
+
+
+def test_where_kafka_starts_a_partition_is_expected_when_no_marker_says_more():
+    # no marker: before start_from nothing is expected, so any first offset would pass
+    proc = processor()
+    assert not proc.start_known(0)
+    assert proc.expected_offset(0) is None
+    proc.start_from(0, 40)  # committed at 40: a first message at 57 means 40 to 56 skipped
+    assert proc.start_known(0)
+    assert proc.expected_offset(0) == 40
+    # a marker ahead of the committed offset wins: records below it are stored already
+    stored = {"partition 1": {"partition": 1, "next_offset": 90}}
+    proc = processor(stored)
+    proc.start_from(1, 70)
+    assert proc.expected_offset(1) == 90
+    # dead letters move the committed offset but not the marker: the committed one wins
+    proc.start_from(2, None)  # the broker could not say
+    assert proc.start_known(2)
+    assert proc.expected_offset(2) is None
+    stored["partition 3"] = {"partition": 3, "next_offset": 10}
+    proc.start_from(3, 25)
+    assert proc.expected_offset(3) == 25
+    # handling a message makes the start known; a revoke forgets it
+    feed(proc, [flow("a", T0)], partition=4, first_offset=7)
+    assert proc.start_known(4)
+    assert proc.expected_offset(4) == 8
+    proc.forget_partitions()
+    assert not proc.start_known(0)
+    assert not proc.start_known(4)
