@@ -1,7 +1,8 @@
 """Following the output topics with one consumer, and saying whether the view has caught up.
 
 The follower reads without a consumer group (every replica reads every
-partition) and never commits. At start it seeks each partition of a compacted
+partition) and never commits. It reads committed messages only: a worker's
+aborted transactions never reach the view. At start it seeks each partition of a compacted
 topic (link-state, models) to its beginning, and each partition of the other
 followed topics to the first message at most ``lookback_s`` old by message
 time (the worker stamps its outputs when it makes them), then keeps reading.
@@ -79,6 +80,9 @@ class Follower:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             group_id=None,
+            # a worker under exactly_once writes in transactions: what it aborted (a
+            # crash, a revoke) is redone by the next owner and must not show twice
+            isolation_level="read_committed",
         )
         await consumer.start()
         self._consumer = consumer
@@ -169,8 +173,8 @@ class Follower:
     async def _measure_lag(self, consumer: AIOKafkaConsumer) -> None:
         lag: dict[str, int] = {}
         for tp in self._start_offsets:
-            high = consumer.highwater(tp)
-            if high is None:
+            high = consumer.last_stable_offset(tp)  # read_committed reads up to it
+            if high is None or high < 0:
                 continue
             role = self.feeds[tp.topic].role
             lag[role] = lag.get(role, 0) + max(0, high - await consumer.position(tp))

@@ -4,10 +4,12 @@ These tests publish the records themselves, as the worker and the model
 registry do, so that each answer of the API is known in advance.
 """
 
+import asyncio
 import time
 from functools import partial
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from streams.schemas import (
     Alert,
@@ -226,3 +228,38 @@ def stable(answers: dict) -> dict:
         by_link.setdefault(alert["link"], []).append(alert)
     stripped["/v1/alerts"]["recent"] = by_link
     return stripped
+
+
+def test_what_a_worker_aborted_never_reaches_the_view(kafka_bootstrap, topic_prefix, tmp_path):
+    """A worker under exactly_once writes its outputs in transactions; one it aborts
+    (killed, revoked) is redone by the next owner, so the view must skip it."""
+    env = api_env(kafka_bootstrap, topic_prefix, tmp_path)
+    topics = Topics(topic_prefix)
+    base = base_url(env)
+    linkcast(["topics", "create"], env)
+
+    async def write() -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_bootstrap, transactional_id=f"{topic_prefix}-tx"
+        )
+        await producer.start()
+        try:
+            for link, commit in (("ghost", False), ("real", True)):
+                await producer.begin_transaction()
+                value = link_state(link).model_dump_json().encode()
+                key = link.encode()
+                await producer.send_and_wait(topics.link_state, value, key=key, partition=0)
+                if commit:
+                    await producer.commit_transaction()
+                else:
+                    await producer.abort_transaction()
+        finally:
+            await producer.stop()
+
+    asyncio.run(write())
+    with linkcast_process(["api"], env, tmp_path / "api.log") as api:
+        bearer = wait_until(lambda: token(base), 60, "the API to give a token")
+        wait_until(lambda: get_json(base, "/v1/links/real", bearer), 60, "the committed link")
+        page = get_json(base, "/v1/links", bearer)
+        assert [x["link"] for x in page["links"]] == ["real"]  # "ghost" came first, aborted
+        assert api.poll() is None
