@@ -101,6 +101,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         source_topic=topics.flows,
         idle_close_after_s=settings.idle_close_after_s,
         expire_after_s=settings.link_expire_after_s,
+        tick_gap_s=max(5.0, 5 * settings.tick_interval_s),
         classifier=_current(settings, "classifier") if settings.classify else None,
         emit_features=settings.classify_emit_features,
         forecaster=_current(settings, "forecaster") if settings.forecast else None,

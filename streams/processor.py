@@ -32,7 +32,13 @@ so one link's timestamps never close another's bins.
 
 Ticks close nothing while the partition still has records waiting (the worker
 is catching up on a backlog or a fast replay): there, silence in processing
-time says nothing about event time. So replays at 1x or faster give the same
+time says nothing about event time. Nor does a silence the worker could not
+have heard: when a partition's ticks stop for longer than ``tick_gap_s`` (Kafka
+was down, or the worker paused), producers have been holding their records
+too, so idle time on that partition counts again only from ``resume_grace_s``
+after the next tick, once they have had time to deliver them. (Counting the
+outage closed a 49 s backlog's bins before it came, and 2,091 records of one
+link went to the dead-letter topic as late.) So replays at 1x or faster give the same
 bins whatever the speed; slower than real time, the wall clock outruns event
 time and a link's next record can arrive after its bins were closed (late).
 """
@@ -136,6 +142,8 @@ class LinkProcessor:
         source_topic: str,
         idle_close_after_s: float,
         expire_after_s: float | None = None,
+        tick_gap_s: float = 5.0,
+        resume_grace_s: float = 10.0,
         classifier: FlowClassifier | None = None,
         emit_features: bool = False,
         forecaster: BandwidthForecaster | None = None,
@@ -150,6 +158,10 @@ class LinkProcessor:
         self.source_topic = source_topic
         self.idle_close_after_s = idle_close_after_s
         self.expire_after_s = expire_after_s
+        self.tick_gap_s = tick_gap_s
+        self.resume_grace_s = resume_grace_s
+        self._last_tick_s: dict[int, float] = {}  # partition -> processing time of its last tick
+        self._idle_from_s: dict[int, float] = {}  # partition -> silence before this not counted
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
         self._loaded: set[int] = set()
@@ -181,6 +193,8 @@ class LinkProcessor:
         self._last_offset.clear()
         self._stored_next.clear()
         self._started.clear()
+        self._last_tick_s.clear()
+        self._idle_from_s.clear()
         self._last_window.clear()
         self._out = Outputs()
         self._touched.clear()
@@ -309,11 +323,23 @@ class LinkProcessor:
         """Close the bins of links that have been silent, if the partition has no backlog."""
         self._out.handled += 1
         self._load_partition(partition, now_s)
+        last_tick_s = self._last_tick_s.get(partition)
+        self._last_tick_s[partition] = now_s
+        if last_tick_s is not None and now_s - last_tick_s > self.tick_gap_s:
+            log.warning(
+                "flows partition %d: no tick for %.0f s; links' silence counts again from "
+                "%.0f s on, when producers have delivered what they held",
+                partition,
+                now_s - last_tick_s,
+                self.resume_grace_s,
+            )
+            self._idle_from_s[partition] = now_s + self.resume_grace_s
         if not caught_up:
             return
+        idle_from_s = self._idle_from_s.get(partition, 0.0)
         for name in sorted(self._by_partition.get(partition, ())):
             link = self._links[name]
-            idle_s = now_s - link.last_wall_s
+            idle_s = now_s - max(link.last_wall_s, idle_from_s)
             max_ts_us = link.bins.max_ts_us
             if idle_s < self.idle_close_after_s or max_ts_us is None:
                 continue

@@ -150,6 +150,22 @@ def test_ticks_close_nothing_while_the_partition_has_a_backlog():
     assert [w.bytes for w in windows([tick(proc, now_s=1010.0)])][:1] == [10]
 
 
+def test_silence_while_ticks_stopped_is_not_idle_time():
+    # Kafka was down from 1001 to 1050: no tick came, and producers held their records
+    proc = processor()  # idle close after 3 s; a tick gap over 5 s; 10 s of grace
+    feed(proc, [flow("a", T0 + 0.5, 10)], now_s=1000.0)
+    assert tick(proc, now_s=1001.0).windows == []
+    # from 1050 a tick a second: 49 s without one, so silence counts from 1060 on
+    assert [tick(proc, float(now)).windows for now in range(1050, 1063)] == [[]] * 13
+    # what the producer held arrives: in time, nothing late
+    (out,) = feed(proc, [flow("a", T0 + 1.5, 20)], first_offset=1, now_s=1063.0)
+    assert out.deadletters == []
+    closed = [windows([tick(proc, float(now))]) for now in range(1064, 1068)]
+    # at 1066, idle 3 s: event clock 1.5 + 3 - 2 s lateness = 2.5, so bins 0 and 1 close
+    assert [len(w) for w in closed] == [0, 0, 2, 1]
+    assert [(w.bin_start_s - T0, w.bytes) for w in closed[2]] == [(0, 10), (1, 20)]
+
+
 def test_one_link_clock_never_closes_another_links_bins():
     # b runs 60 s of event time behind a, on the same partition; both idle for 4 s
     proc = processor()
@@ -269,10 +285,10 @@ def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
     )
     feed(proc, [flow("a", T0 + 0.5, 100), flow("b", T0 + 0.5, 100)], now_s=1000.0)
     feed(proc, [flow("b", T0 + 40.5, 100)], first_offset=2, now_s=1040.0)
-    for now in (1010.0, 1030.0, 1070.0):  # a closes its bins, then its window is all zeros
-        out = tick(proc, now)
-    assert out.expired == {"a": 0}
-    assert (b"a", None) in out.link_states  # a tombstone: the API forgets it too
+    # a tick a second: a closes its bins, its window turns all zeros, then it is forgotten
+    expiring = [out for now in range(1001, 1071) if (out := tick(proc, float(now))).expired]
+    assert [out.expired for out in expiring] == [{"a": 0}]
+    assert (b"a", None) in expiring[0].link_states  # a tombstone: the API forgets it too
     assert "a" not in store
     assert "b" in store
     assert proc.links_tracked == 1
