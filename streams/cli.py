@@ -35,10 +35,10 @@ def run_worker(args: argparse.Namespace) -> int:
     from streams.topics import topic_specs
 
     settings = StreamSettings()
+    app = create_app(settings)  # loads the models: a broken one stops it before Kafka is touched
     asyncio.run(
         ensure_topics(settings.kafka_bootstrap, topic_specs(settings), settings.broker_timeout_s)
     )
-    app = create_app(settings)
     # If the cluster goes away, Faust's clients reconnect by themselves; the watch
     # says so in one clear log line and the linkcast_kafka_* metrics.
     app.task(BrokerWatch(settings.kafka_bootstrap).run)

@@ -213,6 +213,23 @@ def test_a_horizon_the_model_does_not_make_is_refused_with_the_ones_it_does(real
         select_horizons(real_forecaster, (1.0,), 2.0)
 
 
+def test_a_worker_refuses_horizons_its_model_lacks_before_it_touches_kafka(tmp_path):
+    from tests.helpers import run_linkcast
+
+    done = run_linkcast(
+        ["worker"],
+        {
+            "LINKCAST_KAFKA_BOOTSTRAP": "127.0.0.1:1",  # nothing listens: Kafka never answers
+            "LINKCAST_BROKER_TIMEOUT_S": "5",
+            "LINKCAST_FORECAST_HORIZONS_S": "[7]",
+            "LINKCAST_DATA_DIR": str(tmp_path),
+        },
+    )
+    assert done.returncode == 1
+    assert "not 7 s: set LINKCAST_FORECAST_HORIZONS_S" in done.stderr
+    assert "did not answer" not in done.stderr  # the models are loaded first
+
+
 @pytest.mark.parametrize(
     ("value", "reason"),
     [
