@@ -229,10 +229,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             now_s = time.time()
             if message.topic == topics.ticks:
                 await stream.ack(event)  # a tick carries no data
-                last = last_tick_s.get(message.partition, 0.0)
+                last = processor.last_tick_s(message.partition) or 0.0
                 if _tick_is_stale(message.value, now_s, last, settings.tick_interval_s):
                     continue
-                last_tick_s[message.partition] = now_s
                 acks.seen(event)
                 caught_up = await flows_caught_up(message.partition, now_s)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
@@ -365,8 +364,6 @@ def create_app(settings: StreamSettings) -> faust.App:
             await app.producer.flush()  # everything sent so far is delivered
             await acks.acknowledge(stream, now_s)
         metrics.LINKS_TRACKED.set(processor.links_tracked)
-
-    last_tick_s: dict[int, float] = {}  # processing time of the last tick handled, per partition
 
     # partition -> the flows partition's end offset, as the broker last said. Asked by a
     # timer, never by the agent: the question goes through Faust's consumer thread, behind

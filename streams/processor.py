@@ -38,9 +38,11 @@ was down, or the worker paused), producers have been holding their records
 too, so idle time on that partition counts again only from ``resume_grace_s``
 after the next tick, once they have had time to deliver them. (Counting the
 outage closed a 49 s backlog's bins before it came, and 2,091 records of one
-link went to the dead-letter topic as late.) So replays at 1x or faster give the same
-bins whatever the speed; slower than real time, the wall clock outruns event
-time and a link's next record can arrive after its bins were closed (late).
+link went to the dead-letter topic as late.)
+
+So replays at 1x or faster give the same bins whatever the speed; slower than
+real time, the wall clock outruns event time and a link's next record can
+arrive after its bins were closed (late).
 """
 
 import logging
@@ -203,6 +205,10 @@ class LinkProcessor:
     def last_offset(self, partition: int) -> int | None:
         """The offset of the last flows message handled on ``partition`` since assignment."""
         return self._last_offset.get(partition)
+
+    def last_tick_s(self, partition: int) -> float | None:
+        """The processing time of the last tick handled on ``partition`` since assignment."""
+        return self._last_tick_s.get(partition)
 
     def partition_of(self, link: str) -> int | None:
         """The flows partition of a link this worker holds (None: not held)."""
