@@ -1,13 +1,13 @@
 """The worker's output records, built from plain values: one function per kind."""
 
 import base64
+import json
 from typing import Any
 
 from streams.bins import ClosedBin
 from streams.decode import Rejection
 from streams.schemas import (
     ClassCount,
-    Classification,
     DeadLetter,
     FlowRecord,
     TrafficClass,
@@ -40,27 +40,31 @@ def window_record(link: str, b: ClosedBin, bin_s: float, now_s: float) -> Window
 
 
 def classification(record: FlowRecord, classifier: Any, emit_features: bool) -> tuple[str, bytes]:
-    """The class of one flow by ``classifier`` (the models' own feature code) and its message."""
+    """The class of one flow by ``classifier`` (the models' own feature code) and its message.
+
+    One per flow, so the message is written straight from a dict, in the field order
+    of ``Classification`` and without its None fields, as ``model_dump_json`` would
+    write it: building the model and dumping it cost about a fifth of the worker's
+    time per flow. ``test_records`` checks the two agree.
+    """
     [(cls, confidence)] = classifier.classify([record])
-    features = None
+    message: dict[str, Any] = {"v": 1, "link": record.link, "ts": record.ts}
+    if record.src is not None:
+        message["src"] = str(record.src)
+    if record.dst is not None:
+        message["dst"] = str(record.dst)
+    for name in ("sport", "dport", "proto"):
+        value = getattr(record, name)
+        if value is not None:
+            message[name] = value
+    message["cls"] = cls
+    message["confidence"] = confidence
+    message["model_version"] = classifier.version
     if emit_features:
         from models.features import flow_features
 
-        features = flow_features(record)
-    result = Classification(
-        link=record.link,
-        ts=record.ts,
-        src=None if record.src is None else str(record.src),
-        dst=None if record.dst is None else str(record.dst),
-        sport=record.sport,
-        dport=record.dport,
-        proto=record.proto,
-        cls=TrafficClass(cls),
-        confidence=confidence,
-        model_version=classifier.version,
-        features=features,
-    )
-    return cls, result.model_dump_json(exclude_none=True).encode()
+        message["features"] = flow_features(record)
+    return cls, json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
 
 
 def dead_letter(
