@@ -75,6 +75,7 @@ class Plan:
     partitions: int
     cpu: int
     timeout_s: float
+    flows_reader: str = "faust"
 
     @property
     def span_s(self) -> float:
@@ -107,6 +108,13 @@ def register(benches: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         "--cpu", type=int, default=None, help="CPU to pin the measured process to (default: last)"
     )
     p.add_argument("--timeout", type=positive_float, default=1800.0, help="seconds per phase")
+    p.add_argument(
+        "--flows-reader",
+        choices=("faust", "direct"),
+        default=None,
+        help="what reads the flows topic in the worker (LINKCAST_FLOWS_READER; default: "
+        "the setting's default)",
+    )
     p.add_argument("--keep-topics", action="store_true", help="keep the bench topics")
     p.set_defaults(func=run_stream_bench)
 
@@ -119,14 +127,18 @@ def run_stream_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         raise StreamBenchError(f"--cpu {cpu} is not one of this process's CPUs {cpus}")
     if args.records < args.links:
         raise StreamBenchError(f"--records ({args.records}) must be at least --links")
-    plan = Plan(args.records, args.links, args.link_rate, args.partitions, cpu, args.timeout)
+    reader = args.flows_reader or ("direct" if StreamSettings().reads_flows_directly else "faust")
+    plan = Plan(
+        args.records, args.links, args.link_rate, args.partitions, cpu, args.timeout, reader
+    )
     settings = StreamSettings(
         topic_prefix=f"bench-{secrets.token_hex(4)}", partitions=plan.partitions
     )
     topics = Topics.from_settings(settings)
     print(
         f"bench stream: {plan.records:,} records over {plan.links:,} links, "
-        f"{plan.span_s:g} s of event time, {plan.partitions} partitions, CPU {cpu}; "
+        f"{plan.span_s:g} s of event time, {plan.partitions} partitions, CPU {cpu}, "
+        f"flows read by {plan.flows_reader}; "
         f"topic prefix {settings.topic_prefix}",
         flush=True,
     )
@@ -153,6 +165,7 @@ def run_stream_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         "ratio": worker["records_per_s"] / baseline["records_per_s"],
         "records": plan.records,
         "links": plan.links,
+        "flows_reader": plan.flows_reader,
         "seconds_to_last_bin": worker["seconds_to_last_bin"],
         "forecast_latency_p50_s": latency["p50_s"],
         "forecast_latency_p99_s": latency["p99_s"],
@@ -290,7 +303,14 @@ def run_worker(
 ) -> dict[str, Any]:
     """Time one pinned worker over the filled topic (see the module's docstring)."""
     log = tmp / "worker.log"
-    proc, port = start_pinned_worker(settings, plan.partitions, plan.cpu, tmp / "state", log)
+    proc, port = start_pinned_worker(
+        settings,
+        plan.partitions,
+        plan.cpu,
+        tmp / "state",
+        log,
+        LINKCAST_FLOWS_READER=plan.flows_reader,
+    )
     others = os.sched_getaffinity(0) - {plan.cpu} or {plan.cpu}
     try:
         with pinned(others):

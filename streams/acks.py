@@ -64,11 +64,13 @@ class Acknowledger:
         self._marks: dict[int, deque[tuple[float, int]]] = {}  # (checkpoint time, next offset)
         self._last_checkpoint_s = 0.0
 
-    def hold(self, event: Any) -> None:
-        """Keep a flows event until its record is stored."""
+    def hold(self, event: Any, *, current: bool = True) -> None:
+        """Keep a flows event until its record is stored. ``current``: it is a Faust event,
+        which table writes for its partition may go through (``writing_for``)."""
         partition = event.message.partition
         self.held.setdefault(partition, deque()).append(event)
-        self._latest[partition] = event
+        if current:
+            self._latest[partition] = event
 
     def seen(self, event: Any) -> None:
         """Note an event of a partition (a tick) that is acknowledged elsewhere."""

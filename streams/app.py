@@ -15,6 +15,7 @@ from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
 from streams.admin import committed_offsets
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
+from streams.flowsreader import Commits, FlowsReader, Held, flows_group
 from streams.forecasting import select_horizons
 from streams.modelwatch import ModelFollower
 from streams.processor import AlertConfig, LinkProcessor, Outputs
@@ -83,7 +84,23 @@ def create_app(settings: StreamSettings) -> faust.App:
         """A topic of raw bytes: linkcast decodes and validates its records itself."""
         return app.topic(*names, key_serializer="raw", value_serializer="raw")
 
-    inputs = raw(topics.flows, topics.ticks)
+    # direct: the agent reads the ticks only, and Faust assigns their partitions (and the
+    # table's); a plain consumer reads the flows partitions of the same numbers.
+    direct = settings.reads_flows_directly
+    inputs = raw(topics.ticks) if direct else raw(topics.flows, topics.ticks)
+    # the topic whose assigned partitions are the flows partitions this worker owns
+    owned_topic = topics.ticks if direct else topics.flows
+    reader = (
+        FlowsReader(
+            settings.kafka_bootstrap,
+            topics.flows,
+            flows_group(settings.app_id),
+            client_id=f"{settings.app_id}-flows",
+        )
+        if direct
+        else None
+    )
+    commits = Commits()
     windows = raw(topics.windows)
     link_states = raw(topics.link_state)
     deadletter = raw(topics.deadletter)
@@ -233,7 +250,10 @@ def create_app(settings: StreamSettings) -> faust.App:
                 if _tick_is_stale(message.value, now_s, last, settings.tick_interval_s):
                     continue
                 acks.seen(event)
-                caught_up = await flows_caught_up(message.partition, now_s)
+                if reader is None:
+                    caught_up = await flows_caught_up(message.partition, now_s)
+                else:
+                    caught_up = await direct_caught_up(message.partition)
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
                 quiet_ticks.pop(message.partition, None)
@@ -250,7 +270,83 @@ def create_app(settings: StreamSettings) -> faust.App:
                     now_s=now_s,
                 )
             if processor.waiting >= DRAIN_EVERY:
-                await drain(stream, now_s)
+                await drain(now_s)
+
+    @app.task
+    async def read_flows() -> None:
+        """direct: hand the flows records of the partitions read to the processor, in
+        batches, and drain as the agent does."""
+        if reader is None:
+            return
+        await reader.start()
+        try:
+            while True:
+                if not reader.partitions:
+                    await asyncio.sleep(0.05)
+                    continue
+                generation = reader.generation
+                try:
+                    records = await reader.batch(timeout_ms=100, max_records=DRAIN_EVERY)
+                except Exception as exc:  # Kafka away: BrokerWatch says so
+                    log.warning("reading the flows topic failed: %r; trying again", exc)
+                    await asyncio.sleep(1.0)
+                    continue
+                if generation != reader.generation:
+                    # The partitions changed while it waited: the batch may hold records of
+                    # the new assignment, past which the consumer has moved. Drop it and put
+                    # every partition back at its next record to handle.
+                    reader.seek(
+                        {p: processor.expected_offset(p) or 0 for p in reader.partitions}
+                    )
+                    continue
+                now_s = time.time()
+                if records:
+                    metrics.RECORDS_IN.inc(len(records))
+                for record in records:
+                    acks.hold(Held(record), current=False)
+                    processor.on_flow(
+                        record.key,
+                        record.value,
+                        partition=record.partition,
+                        offset=record.offset,
+                        timestamp_ms=record.timestamp,
+                        now_s=now_s,
+                    )
+                if processor.waiting >= DRAIN_EVERY:
+                    await drain(now_s)
+        finally:
+            await reader.stop()
+
+    async def direct_caught_up(partition: int) -> bool:
+        """direct: whether the partition's records up to its end (as the reader's last
+        fetch said) are handled; the first tick of a partition starts its reading."""
+        assert reader is not None
+        if partition not in reader.partitions:
+            await start_reading(partition)
+            return False
+        highwater = reader.highwater(partition)
+        done = processor.expected_offset(partition)
+        if highwater is None or done is None:
+            return False
+        metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
+        return done >= highwater
+
+    async def start_reading(partition: int) -> None:
+        """direct: read ``partition`` from the next offset its stored state does not hold
+        (or where its group's commits say, if further on); the others stay where they are."""
+        assert reader is not None
+        try:
+            start = await reader.where_kafka_starts(partition)
+        except Exception as exc:  # asked again at the next tick
+            log.warning("flows partition %d: could not ask where it starts: %r", partition, exc)
+            return
+        processor.start_from(partition, start)
+        positions = {}
+        for p in reader.partitions | {partition}:
+            expected = processor.expected_offset(p)
+            positions[p] = 0 if expected is None else expected
+        log.info("flows partition %d: reading from offset %d", partition, positions[partition])
+        reader.read(positions)
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
     # partition -> ticks handled, records waiting, since its last flows message (handled or
@@ -331,15 +427,16 @@ def create_app(settings: StreamSettings) -> faust.App:
         """Drain what a quiet stream has left, at most DRAIN_IDLE_S after it came."""
         stream = running.get("stream")
         if stream is not None and processor.waiting:
-            await drain(stream, time.time())
+            await drain(time.time())
 
-    async def drain(stream: Any, now_s: float) -> None:
+    async def drain(now_s: float) -> None:
         """Publish what the messages since the last drain made, store the states of the
         links that changed, and acknowledge what is now safe."""
         async with draining:
-            await _drain(stream, now_s)
+            await _drain(now_s)
 
-    async def _drain(stream: Any, now_s: float, checkpoint: bool = False) -> None:
+    async def _drain(now_s: float, checkpoint: bool = False) -> None:
+        stream = running["stream"]  # the agent's: table writes go through its events
         checkpoint = checkpoint or acks.checkpoint_due(now_s)
         if checkpoint and transactions is not None:
             acks.persist_all()  # a transaction holds whole links: outputs and their state
@@ -360,6 +457,10 @@ def create_app(settings: StreamSettings) -> faust.App:
             await transactions.buffer_handed_over()  # the changelog writes are in
             await acks.acknowledge(stream, now_s, safe)
             await transactions.commit()
+        elif checkpoint and reader is not None:
+            await app.producer.flush()  # everything sent so far is delivered
+            await acks.acknowledge(commits, now_s)
+            await reader.commit(commits.take())
         elif checkpoint:
             await app.producer.flush()  # everything sent so far is delivered
             await acks.acknowledge(stream, now_s)
@@ -375,7 +476,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     @app.timer(interval=settings.tick_interval_s)
     async def ask_flows_ends() -> None:
         tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == topics.flows]
-        if not tps:
+        if not tps:  # none under direct: Faust assigns the ticks only
             return
         try:
             ends = await app.consumer.highwaters(*tps)
@@ -421,7 +522,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     async def send_ticks() -> None:
         body = json.dumps({"wall_s": time.time()}).encode()
         for tp in app.assignor.assigned_actives():
-            if tp.topic == topics.flows:
+            if tp.topic == owned_topic:
                 # never in a transaction: it would wait for a commit, and an idle partition
                 # makes none
                 await app.producer.send(topics.ticks, None, body, tp.partition, None, None)
@@ -435,7 +536,14 @@ def create_app(settings: StreamSettings) -> faust.App:
             if transactions is not None and stream is not None:
                 # Commit what this worker did, so that neither the next owner nor this
                 # one (its transactions stay open for the partitions it keeps) redoes it.
-                await _drain(stream, time.time(), checkpoint=True)
+                await _drain(time.time(), checkpoint=True)
+            elif reader is not None and stream is not None and reader.partitions:
+                try:  # the next owner starts where this one stopped
+                    await _drain(time.time(), checkpoint=True)
+                except Exception as exc:  # it reads again what was not committed
+                    log.warning("committing the flows offsets at a revoke failed: %r", exc)
+            if reader is not None:
+                reader.stop_reading()
             processor.forget_partitions()
             flows_ends.clear()
             acks.forget()

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TOPIC_PREFIX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_\-]{0,100}$"
@@ -79,6 +79,12 @@ class StreamSettings(KafkaSettings):
     worker_host: str = "127.0.0.1"
     worker_port: int = Field(6066, ge=0, le=65535, description="Faust web port (0: any)")
     processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    flows_reader: Literal["auto", "faust", "direct"] = Field(
+        "auto",
+        description="what reads the flows topic: a plain aiokafka consumer beside the Faust "
+        "agent (direct, streams.flowsreader; at_least_once only), or the agent itself "
+        "(faust); auto: direct under at_least_once, faust under exactly_once",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     classify: bool = Field(True, description="classify every flow with the current classifier")
     alert_attack_share: float = Field(
@@ -122,6 +128,23 @@ class StreamSettings(KafkaSettings):
         if len(set(value)) != len(value):
             raise ValueError(f"a horizon is listed twice: {list(value)}")
         return tuple(sorted(value))
+
+    @model_validator(mode="after")
+    def _direct_reader_without_transactions(self) -> "StreamSettings":
+        if self.flows_reader == "direct" and self.processing_guarantee == "exactly_once":
+            raise ValueError(
+                "LINKCAST_FLOWS_READER=direct commits flows offsets outside Kafka transactions: "
+                "use it with LINKCAST_PROCESSING_GUARANTEE=at_least_once, or leave "
+                "LINKCAST_FLOWS_READER unset (auto) or faust for exactly_once"
+            )
+        return self
+
+    @property
+    def reads_flows_directly(self) -> bool:
+        """Whether the worker reads the flows topic with its own consumer (flows_reader)."""
+        if self.flows_reader == "auto":
+            return self.processing_guarantee == "at_least_once"
+        return self.flows_reader == "direct"
 
     @property
     def app_id(self) -> str:

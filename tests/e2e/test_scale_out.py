@@ -53,10 +53,11 @@ RECORDS = 3600  # 24 s of traffic, 5 records a second per link
 CLOSE_S = 60
 
 
+@pytest.mark.parametrize("reader", ["faust", "direct"])
 def test_workers_added_and_killed_mid_stream_lose_and_double_count_nothing(
-    kafka_bootstrap, topic_prefix, tmp_path: Path, record_property
+    kafka_bootstrap, topic_prefix, tmp_path: Path, record_property, reader
 ):
-    env = fast_env(kafka_bootstrap, topic_prefix, tmp_path, partitions="4")
+    env = fast_env(kafka_bootstrap, topic_prefix, tmp_path, partitions="4", flows_reader=reader)
     topics = Topics(topic_prefix)
     links = [f"edge-{i:02}" for i in range(LINKS)]
     rng = random.Random(3)
@@ -72,7 +73,7 @@ def test_workers_added_and_killed_mid_stream_lose_and_double_count_nothing(
     with linkcast_process(
         ["worker"], env | {"LINKCAST_DATA_DIR": str(tmp_path / "d1")}, log1
     ) as w1:
-        [(first, owned)] = owners(kafka_bootstrap, topic_prefix, w1, log1).items()
+        [(first, owned)] = owners(kafka_bootstrap, topic_prefix, w1, log1, reader=reader).items()
         assert owned == [0, 1, 2, 3]
         with PacedPublisher(kafka_bootstrap, topics.flows, records, RATE) as pub:
             wait_until(
@@ -87,7 +88,7 @@ def test_workers_added_and_killed_mid_stream_lose_and_double_count_nothing(
                 "LINKCAST_WORKER_PORT": str(free_port()),
             }
             with linkcast_process(["worker"], env | env2, log2) as w2:
-                shared = owners(kafka_bootstrap, topic_prefix, w2, log2, members=2)
+                shared = owners(kafka_bootstrap, topic_prefix, w2, log2, members=2, reader=reader)
                 timings["join_to_rebalanced_s"] = time.monotonic() - joined_at
                 assert sorted(p for ps in shared.values() for p in ps) == [0, 1, 2, 3]
                 assert all(len(ps) == 2 for ps in shared.values()), shared
@@ -102,7 +103,9 @@ def test_workers_added_and_killed_mid_stream_lose_and_double_count_nothing(
                 )
                 assert pub.published < RECORDS, "worker 1 was to die mid-stream"
                 killed_at = kill_hard(w1)
-                [(survivor, owned)] = owners(kafka_bootstrap, topic_prefix, w2, log2).items()
+                [(survivor, owned)] = owners(
+                    kafka_bootstrap, topic_prefix, w2, log2, reader=reader
+                ).items()
                 timings["kill_to_rebalanced_s"] = time.monotonic() - killed_at
                 assert owned == [0, 1, 2, 3]
                 assert survivor in shared

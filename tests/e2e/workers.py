@@ -369,13 +369,16 @@ def owners(
     log: Path,
     members: int = 1,
     gone: Collection[str] = (),
+    reader: str = "faust",
 ) -> dict[str, list[int]]:
     """Wait until ``members`` workers, none of them ``gone``, share the flows partitions.
 
     Returns each member's partitions of the flows topic; ``proc`` must stay alive.
+    ``reader``: the workers' LINKCAST_FLOWS_READER (``direct``: the group assigns the
+    ticks topic, and each worker reads the flows partitions of the same numbers).
     """
     group = StreamSettings(topic_prefix=prefix).app_id
-    flows = Topics(prefix).flows
+    flows = Topics(prefix).ticks if reader == "direct" else Topics(prefix).flows
 
     def settled() -> dict[str, list[int]]:  # empty until settled
         alive(proc, log)

@@ -1,8 +1,13 @@
 """The Faust app is built from settings alone."""
 
+import asyncio
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from streams.app import create_app
+from streams.flowsreader import Commits, Held
 from streams.settings import StreamSettings
 
 
@@ -23,3 +28,36 @@ def test_workers_of_two_topic_prefixes_keep_their_state_apart(tmp_path: Path):
     assert dirs["one"] != dirs["two"]
     assert all(d.is_relative_to(tmp_path / "not-yet") for d in dirs.values())
     assert (tmp_path / "not-yet").is_dir()  # made, parents and all: Faust makes only the last
+
+
+def test_flows_are_read_directly_unless_transactions_need_faust():
+    assert StreamSettings().reads_flows_directly
+    assert not StreamSettings(processing_guarantee="exactly_once").reads_flows_directly
+    assert not StreamSettings(flows_reader="faust").reads_flows_directly
+    with pytest.raises(ValidationError, match="outside Kafka transactions"):
+        StreamSettings(flows_reader="direct", processing_guarantee="exactly_once")
+
+
+def test_a_direct_worker_subscribes_its_agent_to_the_ticks_only(tmp_path: Path):
+    def topics_of(reader: str) -> set[str]:
+        settings = StreamSettings(
+            topic_prefix="t", data_dir=tmp_path, store="memory://", flows_reader=reader
+        )
+        app = create_app(settings)
+        return {t for agent in app.agents.values() for t in agent.channel.topics}
+
+    assert topics_of("direct") == {"t.ticks"}
+    assert topics_of("faust") == {"t.flows", "t.ticks"}
+
+
+def test_commits_note_the_offset_after_each_acknowledged_record():
+    commits = Commits()
+
+    class Record:
+        def __init__(self, partition: int, offset: int) -> None:
+            self.partition, self.offset = partition, offset
+
+    for partition, offset in [(0, 5), (0, 6), (3, 41)]:
+        asyncio.run(commits.ack(Held(Record(partition, offset))))
+    assert commits.take() == {0: 7, 3: 42}
+    assert commits.take() == {}  # taken once
