@@ -15,6 +15,7 @@ import yaml
 
 from deploy.cli import build_parser
 from streams.app import create_app
+from streams.flowsreader import flows_group
 from streams.settings import StreamSettings
 from streams.topics import Topics, topic_specs
 from tests.conftest import skip_or_fail_in_ci
@@ -265,7 +266,9 @@ def test_keda_scales_the_workers_on_their_consumer_lag(rendered, name):
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "kafka"
     meta = trigger["metadata"]
-    assert meta["consumerGroup"] == settings.app_id
+    # the group that commits the flows offsets: the flows reader's, or Faust's
+    group = flows_group(settings.app_id) if settings.reads_flows_directly else settings.app_id
+    assert meta["consumerGroup"] == group
     assert meta["topic"] == Topics.from_settings(settings).flows
     assert meta["bootstrapServers"] == settings.kafka_bootstrap
     worker = one(manifests, "StatefulSet", "linkcast-worker")
