@@ -295,23 +295,16 @@ def create_app(settings: StreamSettings) -> faust.App:
                     # The partitions changed while it waited: the batch may hold records of
                     # the new assignment, past which the consumer has moved. Drop it and put
                     # every partition back at its next record to handle.
-                    reader.seek(
-                        {p: processor.expected_offset(p) or 0 for p in reader.partitions}
-                    )
+                    reader.seek({p: processor.expected_offset(p) or 0 for p in reader.partitions})
                     continue
                 now_s = time.time()
                 if records:
                     metrics.RECORDS_IN.inc(len(records))
                 for record in records:
                     acks.hold(Held(record), current=False)
-                    processor.on_flow(
-                        record.key,
-                        record.value,
-                        partition=record.partition,
-                        offset=record.offset,
-                        timestamp_ms=record.timestamp,
-                        now_s=now_s,
-                    )
+                processor.on_flows(
+                    [(r.key, r.value, r.partition, r.offset, r.timestamp) for r in records], now_s
+                )
                 if processor.waiting >= DRAIN_EVERY:
                     await drain(now_s)
         finally:

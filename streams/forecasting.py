@@ -110,8 +110,13 @@ class History:
     def full(self) -> bool:
         return len(self.points) == self.size
 
-    def to_list(self) -> list[list[Any]]:
-        return [[s, b, p, f, list(m)] for s, b, p, f, m in self.points]
+    def to_list(self) -> list[Point]:
+        """The points, oldest first, for the store (JSON writes each tuple as a list).
+
+        The tuples themselves: copying each into lists took a tenth of the worker's
+        time per flow in a profile, once per bin closed.
+        """
+        return list(self.points)
 
     @classmethod
     def from_list(cls, size: int, data: list[list[Any]] | None) -> "History":

@@ -128,6 +128,10 @@ class _Link:
     closed: list[ClosedBin] = field(default_factory=list)  # since the last drain, in order
 
 
+#: A flows message as the processor takes it: key, value, partition, offset, timestamp (ms).
+FlowMessage = tuple[bytes | None, bytes | None, int, int, int | None]
+
+
 def partition_key(partition: int) -> str:
     """The store key of a partition's next offset not in the store (no link id has a space)."""
     return f"partition {partition}"
@@ -279,37 +283,67 @@ class LinkProcessor:
         now_s: float,
     ) -> None:
         """Validate one flows message and count it; its outputs come with the next drain."""
+        self.on_flows([(key, value, partition, offset, timestamp_ms)], now_s)
+
+    def on_flows(self, messages: list[FlowMessage], now_s: float) -> None:
+        """``on_flow`` for messages in offset order per partition, their flows classified
+        in one model call (one call per flow cost more than the tree walk itself)."""
         out = self._out
-        out.handled += 1
-        self._last_offset[partition] = offset
-        decoded = decode_flow(key, value)
-        if isinstance(decoded, Rejection):
-            out.deadletters.append(
-                self._dead_letter(key, value, decoded, partition, offset, timestamp_ms, now_s)
-            )
+        accepted: list[tuple[FlowMessage, FlowRecord, _Link]] = []
+        for message in messages:
+            key, value, partition, offset, timestamp_ms = message
+            out.handled += 1
+            self._last_offset[partition] = offset
+            decoded = decode_flow(key, value)
+            if isinstance(decoded, Rejection):
+                out.deadletters.append(
+                    self._dead_letter(key, value, decoded, partition, offset, timestamp_ms, now_s)
+                )
+                continue
+            record: FlowRecord = decoded
+            self._load_partition(partition, now_s)
+            link = self._link(record.link, partition, now_s)
+            if out.expired:
+                out.expired.pop(record.link, None)  # it came back before the drain forgot it
+            if offset <= link.last_offset:
+                out.duplicates += 1  # redelivered after a restart; already in the stored state
+                continue
+            link.last_offset = offset
+            self._pending.setdefault(partition, {}).setdefault(record.link, offset)
+            link.last_wall_s = now_s
+            accepted.append((message, record, link))
+        if not accepted:
             return
-        record: FlowRecord = decoded
-        self._load_partition(partition, now_s)
-        link = self._link(record.link, partition, now_s)
-        if out.expired:
-            out.expired.pop(record.link, None)  # it came back before the drain forgot it
-        if offset <= link.last_offset:
-            out.duplicates += 1  # redelivered after a restart; already in the stored state
-            return
-        link.last_offset = offset
-        self._pending.setdefault(partition, {}).setdefault(record.link, offset)
-        link.last_wall_s = now_s
-        cls = None
+        classes: list[str | None] = [None] * len(accepted)
         if self.classifier is not None:
             started = time.perf_counter()
-            cls, classification = self._classification(record)
+            records = [record for _, record, _ in accepted]
+            version = self.classifier.version
+            for k, (record, (cls, confidence)) in enumerate(
+                zip(records, self.classifier.classify(records), strict=True)
+            ):
+                classes[k] = cls
+                out.classifications.append(
+                    (
+                        record.link.encode(),
+                        classification(record, cls, confidence, version, self.emit_features),
+                    )
+                )
             out.classifier_s += time.perf_counter() - started
-            out.classifications.append(classification)
+        for (message, record, link), flow_class in zip(accepted, classes, strict=True):
+            self._count(message, record, link, flow_class, now_s)
+
+    def _count(
+        self, message: FlowMessage, record: FlowRecord, link: _Link, cls: str | None, now_s: float
+    ) -> None:
+        """Add an accepted flow to its link's bins, or dead-letter it as late."""
+        out = self._out
         try:
             closed = link.bins.add(
                 record.ts, record.bytes, record.packets, 1, arrival_s=now_s, cls=cls
             )
         except LateRecordError:
+            key, value, partition, offset, timestamp_ms = message
             watermark = (link.bins.watermark_us or 0) / 1e6
             late = Rejection(
                 RejectReason.LATE,
@@ -627,17 +661,6 @@ class LinkProcessor:
             forecast_error=link.scores.errors(),
         )
         out.link_states.append((name.encode(), state.model_dump_json().encode()))
-
-    def _classification(self, record: FlowRecord) -> tuple[str, tuple[bytes, bytes]]:
-        """The class of one flow, and the classification message to publish.
-
-        Every valid flow is classified on arrival, a late one too: lateness is about
-        its bin, which has closed, not about what the flow is. A late flow is then
-        dead-lettered as ``late`` and not counted in any bin or class mix.
-        """
-        assert self.classifier is not None
-        cls, message = classification(record, self.classifier, self.emit_features)
-        return cls, (record.link.encode(), message)
 
     def _dead_letter(
         self,

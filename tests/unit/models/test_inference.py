@@ -28,6 +28,41 @@ def test_tree_arrays_give_sklearns_classes_and_probabilities():
         assert np.array_equal(runner.proba_one(x[row].tolist()), ours[row])
 
 
+def test_a_batch_of_flows_gets_the_classes_each_would_get_alone():
+    """The batch path picks every row's class at once; ties go to the first class by name,
+    as scikit-learn's do and as the one-flow path does."""
+
+    def leaf(**shares: float) -> np.ndarray:
+        row = np.zeros(len(CLASSES))
+        for name, share in shares.items():
+            row[CLASSES.index(name)] = share
+        return row
+
+    # node 0: log_bytes <= 5 -> leaf 1, else node 2: log_bytes <= 9 -> leaf 3, else leaf 4
+    runner = TreeClassifier(
+        left=np.array([1, -1, 3, -1, -1]),
+        right=np.array([2, -1, 4, -1, -1]),
+        feature=np.zeros(5, dtype=np.int64),
+        threshold=np.array([5.0, 0.0, 9.0, 0.0, 0.0]),
+        proba=np.vstack(
+            [
+                leaf(bulk=1.0),  # inner nodes: never an answer
+                leaf(web=0.5, dns=0.5),
+                leaf(bulk=1.0),
+                leaf(streaming=0.4, attack=0.4, bulk=0.2),
+                leaf(web=0.3, other=0.3, interactive=0.2, bulk=0.2),
+            ]
+        ),
+    )
+    flows = [
+        {"ts": 1.0, "bytes": nbytes, "packets": 1}
+        for nbytes in (10, 1000, 100_000, 50, 20_000)  # log1p: 2.4, 6.9, 11.5, 3.9, 9.9
+    ]
+    together = runner.classify(flows)
+    assert together == [runner.classify([f])[0] for f in flows]
+    assert together == [("dns", 0.5), ("attack", 0.4), ("other", 0.3), ("dns", 0.5), ("other", 0.3)]
+
+
 def test_numpy_lstm_matches_keras_within_tolerance():
     from models.forecaster import ForecasterParams, build, export_weights
 

@@ -87,3 +87,32 @@ def test_the_future_bound_reads_the_wall_clock_by_default():
     result = decode_flow(b"edge-1", encode({**GOOD, "ts": ahead}))
     assert isinstance(result, Rejection)
     assert result.reason is RejectReason.FUTURE
+
+
+def test_addresses_are_validated_alike_the_first_time_and_after():
+    from streams import schemas
+
+    schemas._ADDRESSES.clear()
+    for _ in range(2):  # parsed, then remembered
+        record = decode_flow(b"edge-1", encode({**GOOD, "src": "10.0.0.7", "dst": "2001:DB8::1"}))
+        assert isinstance(record, FlowRecord)
+        assert (str(record.src), str(record.dst)) == ("10.0.0.7", "2001:db8::1")
+        bad = decode_flow(b"edge-1", encode({**GOOD, "dst": "10.0.0.256"}))
+        assert isinstance(bad, Rejection)
+        assert bad.reason is RejectReason.SCHEMA
+        assert "dst" in bad.detail
+        assert "IPv4 or IPv6" in bad.detail
+    assert set(schemas._ADDRESSES) == {"10.0.0.7", "2001:DB8::1"}  # never a bad one
+    numeric = decode_flow(b"edge-1", encode({**GOOD, "src": 167772167}))
+    assert isinstance(numeric, FlowRecord)
+    assert str(numeric.src) == "10.0.0.7"
+
+
+def test_remembered_addresses_stay_bounded(monkeypatch):
+    from streams import schemas
+
+    monkeypatch.setattr(schemas, "_MAX_ADDRESSES", 100)
+    schemas._ADDRESSES.clear()
+    for i in range(1000):
+        decode_flow(b"edge-1", encode({**GOOD, "src": f"10.0.{i // 256}.{i % 256}"}))
+    assert 0 < len(schemas._ADDRESSES) <= 100
