@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from api import bench as api_bench
 from api import cli as api_cli
-from deploy import modelcli, soak, streambench
+from deploy import modelcli, processorbench, soak, streambench
 from models.exceptions import ModelError
 from producers import bench as producers_bench
 from producers import cli as producers_cli
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     api_bench.register(benches)
     modelcli.register_bench(benches)
     streambench.register(benches)
+    processorbench.register(benches)
     for name, one in benches.choices.items():
         one.add_argument(
             "--out", type=Path, help=f"JSON result file (default {BENCH_DIR}/{name}*.json)"
