@@ -330,6 +330,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         assert reader is not None
         try:
             start = await reader.where_kafka_starts(partition)
+            end = await reader.end_offset(partition)
         except Exception as exc:  # asked again at the next tick
             log.warning("flows partition %d: could not ask where it starts: %r", partition, exc)
             return
@@ -340,6 +341,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             positions[p] = 0 if expected is None else expected
         log.info("flows partition %d: reading from offset %d", partition, positions[partition])
         reader.read(positions)
+        # the lag until the reader's fetches say the end (they update it at every tick)
+        lag = max(0, end - positions[partition])
+        metrics.CONSUMER_LAG.labels(partition=str(partition)).set(lag)
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
     # partition -> ticks handled, records waiting, since its last flows message (handled or

@@ -108,6 +108,11 @@ class FlowsReader:
         known = [o for o in (committed, first) if o is not None]
         return max(known) if known else None
 
+    async def end_offset(self, partition: int) -> int:
+        """The partition's end offset, asked of the broker."""
+        tp = self._tp(partition)
+        return int((await self._consumer.end_offsets([tp]))[tp])
+
     def read(self, positions: dict[int, int]) -> None:
         """Read exactly these partitions, each from its offset.
 
