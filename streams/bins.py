@@ -254,7 +254,7 @@ class LinkBins:
                 [i, a.bytes, a.packets, a.flows, a.last_arrival_s, a.classes]
                 for i, a in self.open.items()
             ],
-            "window": [list(w) for w in self.window],
+            "window": list(self.window),  # (bytes, packets, flows) tuples, lists in JSON
             "empty_run": self.empty_run,
             "bins_closed": self.bins_closed,
             "total_bytes": self.total_bytes,

@@ -83,7 +83,8 @@ class ForecastScores:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "waiting": [[t, [list(w) for w in ws]] for t, ws in self.waiting.items()],
+            # copies of the lists, whose forecasts (tuples, lists in JSON) never change
+            "waiting": [[t, list(ws)] for t, ws in self.waiting.items()],
             "running": [
                 [h, r.scored, r.abs_error_bps, r.actual_bps, r.coverage]
                 for h, r in self.running.items()
