@@ -55,12 +55,10 @@ from streams.alerts import LinkAlerts, attack_share
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection, decode_flow
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
-from streams.records import classification, dead_letter, window_record
+from streams.records import classification, dead_letter, link_state, to_json, window_record
 from streams.schemas import (
     FlowRecord,
-    LinkState,
     RejectReason,
-    WindowRecord,
 )
 from streams.scoring import ForecastScores, Score
 
@@ -171,7 +169,7 @@ class LinkProcessor:
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
         self._loaded: set[int] = set()
-        self._last_window: dict[str, WindowRecord] = {}
+        self._last_window: dict[str, dict[str, Any]] = {}  # link -> its last WindowRecord
         self._last_offset: dict[int, int] = {}
         # partition -> the next offset its stored marker gave at assignment (None: no
         # marker); read once, as every message of a replayed backlog asks for it
@@ -475,9 +473,9 @@ class LinkProcessor:
         for name, link in links:
             for b in link.closed:
                 window = window_record(name, b, bin_s, now_s)
-                if window.latency_s is not None:
-                    out.bin_latencies_s.append(window.latency_s)
-                out.windows.append((name.encode(), window.model_dump_json().encode()))
+                if window["latency_s"] is not None:
+                    out.bin_latencies_s.append(window["latency_s"])
+                out.windows.append((name.encode(), to_json(window)))
                 self._last_window[name] = window
                 link.history.size = self._history_bins
                 link.history.add(b, bin_s)
@@ -646,21 +644,10 @@ class LinkProcessor:
 
     def _emit_state(self, name: str, link: _Link, now_s: float, out: Outputs) -> None:
         """The link's state message: totals, watermark, last window, forecast error."""
-        bins = link.bins
-        state = LinkState(
-            link=name,
-            event_time_s=(bins.max_ts_us or 0) / 1e6,
-            watermark_s=(bins.watermark_us or 0) / 1e6,
-            bins_closed=bins.bins_closed,
-            total_bytes=bins.total_bytes,
-            total_packets=bins.total_packets,
-            total_flows=bins.total_flows,
-            late_records=bins.late_records,
-            last_window=self._last_window.get(name),
-            updated_at_s=now_s,
-            forecast_error=link.scores.errors(),
+        state = link_state(
+            name, link.bins, self._last_window.get(name), link.scores.errors(), now_s
         )
-        out.link_states.append((name.encode(), state.model_dump_json().encode()))
+        out.link_states.append((name.encode(), to_json(state)))
 
     def _dead_letter(
         self,

@@ -12,8 +12,6 @@ are scored against zero traffic when the next bin closes after their target.
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.schemas import HorizonError
-
 ALPHA = 0.05  # weight of the newest scored forecast in the running figures
 
 #: A waiting forecast: horizon (s), lower, median, upper (bits/s).
@@ -68,16 +66,17 @@ class ForecastScores:
                 scores.append(score)
         return scores
 
-    def errors(self) -> list[HorizonError]:
-        """The running figures, for the link's state."""
+    def errors(self) -> list[dict[str, Any]]:
+        """The running figures, for the link's state: ``HorizonError`` dicts, in its field
+        order (test_scoring checks them against the model)."""
         return [
-            HorizonError(
-                horizon_s=h,
-                scored=r.scored,
-                mae_bps=r.abs_error_bps,
-                wape=r.abs_error_bps / r.actual_bps if r.actual_bps > 0 else None,
-                coverage=r.coverage,
-            )
+            {
+                "horizon_s": h,
+                "scored": r.scored,
+                "mae_bps": r.abs_error_bps,
+                "wape": r.abs_error_bps / r.actual_bps if r.actual_bps > 0 else None,
+                "coverage": r.coverage,
+            }
             for h, r in sorted(self.running.items())
         ]
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from streams.schemas import HorizonError
 from streams.scoring import ALPHA, ForecastScores
 
 
@@ -12,9 +13,10 @@ def test_a_forecast_is_scored_when_its_bin_closes():
     assert scores.close(4, 90.0) == []
     [first] = scores.close(5, 130.0)  # 30 over, outside [80, 120]
     assert (first.abs_error_bps, first.inside) == (30.0, False)
-    [h1] = scores.errors()
+    [h1] = [HorizonError.model_validate(e) for e in scores.errors()]
     assert (h1.horizon_s, h1.scored, h1.mae_bps, h1.coverage) == (1.0, 1, 30.0, 0.0)
     assert h1.wape == pytest.approx(30.0 / 130.0)
+    assert list(scores.errors()[0]) == list(HorizonError.model_fields)  # the model's order
     # bins 6..13 were silent and skipped; bin 15 closes: the forecast for 14 scores zero
     [late] = scores.close(15, 70.0)
     assert (late.horizon_s, late.actual_bps, late.abs_error_bps, late.inside) == (
@@ -32,7 +34,7 @@ def test_running_figures_weight_recent_forecasts_and_survive_a_restart():
         scores.expect(k, (1.0, 0.0, 100.0, 200.0))
     for k, actual in enumerate((100.0, 100.0, 300.0)):
         scores.close(k, actual)
-    [h] = scores.errors()
+    [h] = [HorizonError.model_validate(e) for e in scores.errors()]
     # first score sets the figure, later ones move it by ALPHA: 0, then 0, then 200 * ALPHA
     assert h.mae_bps == pytest.approx(200.0 * ALPHA)
     assert h.coverage == pytest.approx(1.0 - ALPHA)
