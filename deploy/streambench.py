@@ -54,7 +54,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.processes import stop_process
 from producers.simulator import SimulationConfig, simulate
-from streams.admin import delete_topics, ensure_topics
+from streams.admin import delete_topics, ensure_topics, worker_topics
 from streams.exceptions import LinkcastError
 from streams.settings import StreamSettings
 from streams.topics import Topics, topic_specs
@@ -152,10 +152,11 @@ def run_stream_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
         print(f"plain consumer: {baseline['records_per_s']:,.0f} records/s", flush=True)
         with tempfile.TemporaryDirectory(prefix="linkcast-bench-") as tmp:
             worker = run_worker(settings, plan, expected_bins, Path(tmp))
-        latency = asyncio.run(forecast_latency(settings.kafka_bootstrap, topics))
+        latency = asyncio.run(forecast_latency(settings.kafka_bootstrap, topics, plan.partitions))
     finally:
         if not args.keep_topics:
             names = [s.name for s in topic_specs(settings)]
+            names += asyncio.run(worker_topics(settings.kafka_bootstrap, settings.app_id))
             asyncio.run(delete_topics(settings.kafka_bootstrap, names))
     result = {
         "bench": "stream",
@@ -416,15 +417,16 @@ def _free_port() -> int:
 # ---- latency ---------------------------------------------------------------
 
 
-async def forecast_latency(bootstrap: str, topics: Topics) -> dict[str, Any]:
-    """Bin close -> forecast handed to the producer, per forecast, from the topics."""
+async def forecast_latency(bootstrap: str, topics: Topics, partitions: int) -> dict[str, Any]:
+    """Bin close -> forecast handed to the producer, per forecast, from the topics (each of
+    ``partitions`` partitions)."""
     closed_at = {
         (w["link"], w["bin_end_s"]): w["emitted_at_s"]
-        for _, w in await _read_all(bootstrap, topics.windows)
+        for _, w in await _read_all(bootstrap, topics.windows, partitions)
     }
     latencies = sorted(
         max(0.0, timestamp_s - closed_at[(f["link"], f["made_at_s"])])
-        for timestamp_s, f in await _read_all(bootstrap, topics.forecasts)
+        for timestamp_s, f in await _read_all(bootstrap, topics.forecasts, partitions)
         if (f["link"], f["made_at_s"]) in closed_at
     )
     if not latencies:
@@ -437,17 +439,20 @@ async def forecast_latency(bootstrap: str, topics: Topics) -> dict[str, Any]:
     }
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[tuple[float, dict[str, Any]]]:
-    """Every record of ``topic`` now, as (Kafka timestamp in s, decoded value)."""
+async def _read_all(
+    bootstrap: str, topic: str, partitions: int
+) -> list[tuple[float, dict[str, Any]]]:
+    """Every record of ``topic`` now, as (Kafka timestamp in s, decoded value).
+
+    The partitions are given: aiokafka's ``topics()`` fetches metadata without keeping it,
+    so ``partitions_for_topic`` after it answered None, and every run found no forecasts.
+    """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
     )
     await consumer.start()
     try:
-        await consumer.topics()  # metadata of every topic
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not parts:
-            return []
+        parts = [TopicPartition(topic, p) for p in range(partitions)]
         consumer.assign(parts)
         ends = await consumer.end_offsets(parts)
         await consumer.seek_to_beginning(*parts)

@@ -252,6 +252,19 @@ async def delete_topics(
     }
 
 
+async def worker_topics(bootstrap: str, app_id: str, timeout_s: float = 30.0) -> list[str]:
+    """The topics Faust made for the workers of ``app_id`` (changelog, assignor), named
+    ``<app_id>-...``: a throwaway prefix's ``topic_specs`` do not list them."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
+    await admin.start()
+    try:
+        return sorted(t for t in await admin.list_topics() if t.startswith(f"{app_id}-"))
+    finally:
+        await admin.close()
+
+
 def _topic_errors(response: object) -> list[tuple[str, int, str]]:
     """(topic, error code, message) for each topic of a CreateTopics response."""
     rows = getattr(response, "topic_errors", None) or getattr(response, "topics", [])

@@ -60,3 +60,27 @@ def test_bench_replay_repeats_and_deletes_its_topic(kafka_bootstrap, shared_data
     assert "median of 2 runs" in done.stdout
     topic = Topics(result["topic_prefix"]).flows
     wait_until(lambda: topic not in topic_names(kafka_bootstrap), 30, f"{topic} to be deleted")
+
+
+def test_bench_stream_times_a_worker_to_its_last_bin_and_its_forecasts(kafka_bootstrap, tmp_path):
+    """A small run: 16,000 records over 20 links at 10 a second, 80 s of event time, so
+    each link has a full 60-bin history for its last 20 or so bins and is forecast."""
+    out = tmp_path / "stream.json"
+    plan = ["--records", "16000", "--links", "20", "--partitions", "2", "--timeout", "240"]
+    done = run_linkcast(
+        ["bench", "stream", *plan, "--out", str(out)],
+        {"LINKCAST_KAFKA_BOOTSTRAP": kafka_bootstrap},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["bench"], result["unit"], result["records"]) == ("stream", "records/s", 16000)
+    assert result["flows_reader"] == "direct"  # the default under at_least_once
+    assert result["value"] > 0
+    assert result["ratio"] == result["value"] / result["baseline"]
+    saved = json.loads(out.read_text())
+    # bins 0 to 79 of each link: the last ones closed by the idle timer
+    assert saved["worker_run"]["bins_closed"] >= saved["worker_run"]["expected_bins"] == 20 * 80
+    # forecasts at bins 59 to 79 of each link, each matched with the window it was made at
+    assert result["forecasts"] >= 20 * 20
+    assert 0 <= result["forecast_latency_p50_s"] <= result["forecast_latency_p99_s"]
+    assert not [t for t in topic_names(kafka_bootstrap) if t.startswith(result["topic_prefix"])]
