@@ -328,12 +328,17 @@ def create_app(settings: StreamSettings) -> faust.App:
         """direct: read ``partition`` from the next offset its stored state does not hold
         (or where its group's commits say, if further on); the others stay where they are."""
         assert reader is not None
+        if partition not in owned_partitions():
+            return  # a tick left from before a revoke
+        generation = reader.generation
         try:
             start = await reader.where_kafka_starts(partition)
             end = await reader.end_offset(partition)
         except Exception as exc:  # asked again at the next tick
             log.warning("flows partition %d: could not ask where it starts: %r", partition, exc)
             return
+        if reader.generation != generation or partition not in owned_partitions():
+            return  # revoked while it asked: the next assignment's first tick starts it
         processor.start_from(partition, start)
         positions = {}
         for p in reader.partitions | {partition}:
@@ -344,6 +349,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         # the lag until the reader's fetches say the end (they update it at every tick)
         lag = max(0, end - positions[partition])
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(lag)
+
+    def owned_partitions() -> set[int]:
+        """The flows partitions Faust has assigned this worker now (actives only)."""
+        return {tp.partition for tp in app.assignor.assigned_actives() if tp.topic == owned_topic}
 
     rewinding: dict[int, tuple[float, int]] = {}  # partition -> (last seek time, seeks)
     # partition -> ticks handled, records waiting, since its last flows message (handled or
@@ -518,11 +527,10 @@ def create_app(settings: StreamSettings) -> faust.App:
     @app.timer(interval=settings.tick_interval_s)
     async def send_ticks() -> None:
         body = json.dumps({"wall_s": time.time()}).encode()
-        for tp in app.assignor.assigned_actives():
-            if tp.topic == owned_topic:
-                # never in a transaction: it would wait for a commit, and an idle partition
-                # makes none
-                await app.producer.send(topics.ticks, None, body, tp.partition, None, None)
+        for partition in owned_partitions():
+            # never in a transaction: it would wait for a commit, and an idle partition
+            # makes none
+            await app.producer.send(topics.ticks, None, body, partition, None, None)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
