@@ -25,6 +25,7 @@ from streams.transactions import (
     NEVER_S,
     Transactions,
     ask_broker_for_highwaters,
+    delivered,
     discard_local_state,
 )
 
@@ -321,6 +322,8 @@ def create_app(settings: StreamSettings) -> faust.App:
         done = processor.expected_offset(partition)
         if highwater is None or done is None:
             return False
+        # past a transaction's marker at the end, which no record has
+        done = max(done, await reader.position(partition) or done)
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(max(0, highwater - done))
         return done >= highwater
 
@@ -332,8 +335,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             return  # a tick left from before a revoke
         generation = reader.generation
         try:
-            start = await reader.where_kafka_starts(partition)
-            end = await reader.end_offset(partition)
+            start = await asyncio.wait_for(reader.where_kafka_starts(partition), KAFKA_CALL_S)
+            end = await asyncio.wait_for(reader.end_offset(partition), KAFKA_CALL_S)
         except Exception as exc:  # asked again at the next tick
             log.warning("flows partition %d: could not ask where it starts: %r", partition, exc)
             return
@@ -449,8 +452,9 @@ def create_app(settings: StreamSettings) -> faust.App:
         elif checkpoint:
             acks.persist_old(now_s)
         out = processor.drain(now_s, mark_all=checkpoint and transactions is not None)
-        # the agent may handle more messages while this drain awaits: they are not in it
-        safe = acks.safe_offsets() if checkpoint and transactions is not None else None
+        # The agent (and the reader) may handle more messages while this drain awaits:
+        # they are not in it, so what is safe to acknowledge is what is safe now.
+        safe = acks.safe_offsets() if checkpoint else None
         await publish(out)
         for partition, changes in out.states_by_partition().items():
             with acks.writing_for(stream, partition):
@@ -464,12 +468,15 @@ def create_app(settings: StreamSettings) -> faust.App:
             await acks.acknowledge(stream, now_s, safe)
             await transactions.commit()
         elif checkpoint and reader is not None:
-            await app.producer.flush()  # everything sent so far is delivered
-            await acks.acknowledge(commits, now_s)
-            await reader.commit(commits.take())
+            await delivered(app)
+            await acks.acknowledge(commits, now_s, safe)
+            try:
+                await asyncio.wait_for(reader.commit(commits.take()), KAFKA_CALL_S)
+            except Exception as exc:  # the next checkpoint commits further on
+                log.warning("committing the flows offsets failed: %r", exc)
         elif checkpoint:
-            await app.producer.flush()  # everything sent so far is delivered
-            await acks.acknowledge(stream, now_s)
+            await delivered(app)
+            await acks.acknowledge(stream, now_s, safe)
         metrics.LINKS_TRACKED.set(processor.links_tracked)
 
     # partition -> the flows partition's end offset, as the broker last said. Asked by a
@@ -579,6 +586,7 @@ def _current(settings: StreamSettings, kind: str) -> Any:
 
 
 STALE_TICK_S = 60.0
+KAFKA_CALL_S = 10.0  # aiokafka retries a group's offsets calls without end: at most this
 REWIND_TRIES = 10
 STUCK_S = 5.0  # ticks over this long with records waiting and none delivered: read it again
 

@@ -25,11 +25,13 @@ skipping records after an assignment) apply here.
 Only ``at_least_once``: the commits are not part of Kafka transactions.
 """
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import IllegalStateError
 from aiokafka.structs import OffsetAndMetadata
 
 log = logging.getLogger(__name__)
@@ -154,6 +156,16 @@ class FlowsReader:
         if partition not in self.partitions:
             return None
         return self._consumer.highwater(self._tp(partition))
+
+    async def position(self, partition: int) -> int | None:
+        """The offset of the next record the reader hands out (past any control records
+        before it); None when the partition is not read or has no position yet."""
+        if partition not in self.partitions:
+            return None
+        try:  # at once when the position is known; else it would wait for a reset
+            return int(await asyncio.wait_for(self._consumer.position(self._tp(partition)), 0.5))
+        except (TimeoutError, IllegalStateError):
+            return None
 
     async def commit(self, offsets: dict[int, int]) -> None:
         """Commit each partition's next offset to the reader's group."""

@@ -97,8 +97,13 @@ class ForecastScores:
             return scores
         for target, waiting in data.get("waiting", []):
             scores.waiting[int(target)] = [
-                (float(h), float(lo), float(m), float(hi)) for h, lo, m, hi in waiting
+                (float(h), _bound(lo), _bound(m), _bound(hi)) for h, lo, m, hi in waiting
             ]
         for h, n, err, actual, cov in data.get("running", []):
             scores.running[float(h)] = Running(int(n), float(err), float(actual), float(cov))
         return scores
+
+
+def _bound(value: float | None) -> float:
+    """A stored forecast bound: JSON (orjson) writes an infinite one as null."""
+    return float("inf") if value is None else float(value)

@@ -92,13 +92,26 @@ class Transactions:
     async def buffer_handed_over(self) -> None:
         """Wait until every message in Faust's producer buffer now (the table's changelog
         writes) has been handed to its Kafka producer, so that a commit includes it."""
-        mark = _Mark()
-        self.app.producer.buffer.put(mark)  # type: ignore[arg-type]  # a stand-in FutureMessage
-        await mark
+        await buffer_handed_over(self.app)
 
     async def commit(self) -> bool:
         """Commit the acknowledged offsets, each partition's with its transaction."""
         return await self.app.consumer.commit()
+
+
+async def buffer_handed_over(app: faust.App) -> None:
+    """Wait until every message in Faust's producer buffer now (the table's changelog
+    writes) has been handed to its Kafka producer. Faust's own ``flush`` of the buffer
+    stops after 0.1 s without a message sent, whatever the buffer still holds."""
+    mark = _Mark()
+    app.producer.buffer.put(mark)  # type: ignore[arg-type]  # a stand-in FutureMessage
+    await mark
+
+
+async def delivered(app: faust.App) -> None:
+    """Wait until everything sent so far, the changelog writes included, is delivered."""
+    await buffer_handed_over(app)
+    await app.producer.flush()
 
 
 class _Mark(asyncio.Future[None]):

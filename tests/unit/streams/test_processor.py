@@ -274,6 +274,31 @@ def test_flows_are_classified_and_bins_carry_the_class_mix():
     }
 
 
+def test_a_snapshot_holds_what_its_last_offset_held_while_later_flows_come():
+    """The worker stores a drain's snapshots after awaiting the producer, while the reader
+    goes on handing flows to the processor: those must not reach the snapshot."""
+    proc = LinkProcessor(
+        BinConfig.of(1.0, 0.0, 10),
+        {},
+        source_topic="p.flows",
+        idle_close_after_s=3.0,
+        classifier=ByPort(),
+    )
+    dns = {"link": "a", "bytes": 300, "packets": 2, "dport": 53}
+    proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 0.1}).encode(), **at(0))
+    proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 1.1}).encode(), **at(1))  # closes bin 0
+    snapshot = proc.drain(1000.0).states["a"]
+    written = json.dumps(snapshot)
+    proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 1.2}).encode(), **at(2))  # same open bin
+    assert json.dumps(snapshot) == written
+    [(_, _, _, flows, _, classes)] = snapshot["bins"]["open"]
+    assert (snapshot["last_offset"], flows, classes) == (1, 1, {"dns": [300, 1]})
+
+
+def at(offset: int) -> dict:
+    return {"partition": 0, "offset": offset, "timestamp_ms": None, "now_s": 1000.0}
+
+
 def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
     store: dict = {}
     proc = LinkProcessor(

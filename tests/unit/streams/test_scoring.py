@@ -42,3 +42,15 @@ def test_running_figures_weight_recent_forecasts_and_survive_a_restart():
     again = ForecastScores.from_dict(scores.to_dict())
     assert again.errors() == scores.errors()
     assert again.waiting == scores.waiting
+
+
+def test_an_unbounded_forecast_survives_the_store():
+    """orjson, which Faust uses for the table, writes infinity as null."""
+    import orjson
+
+    scores = ForecastScores()
+    scores.expect(3, (1.0, 0.0, 1e308, float("inf")))
+    again = ForecastScores.from_dict(orjson.loads(orjson.dumps(scores.to_dict())))
+    assert again.waiting == {3: [(1.0, 0.0, 1e308, float("inf"))]}
+    [score] = again.close(3, 5.0)
+    assert score.inside
