@@ -285,6 +285,10 @@ def create_app(settings: StreamSettings) -> faust.App:
                 if not reader.partitions:
                     await asyncio.sleep(0.05)
                     continue
+                # What Faust's conductor does before each message: wait while the
+                # producer's buffer (the table's changelog writes) is over its size, so
+                # that a worker behind its input does not pile up writes in memory.
+                await app.producer.buffer.wait_until_ebb()
                 generation = reader.generation
                 try:
                     records = await reader.batch(timeout_ms=100, max_records=DRAIN_EVERY)
@@ -318,7 +322,11 @@ def create_app(settings: StreamSettings) -> faust.App:
         if partition not in reader.partitions:
             await start_reading(partition)
             return False
-        highwater = reader.highwater(partition)
+        # the end as last heard, from the broker (timer) or from a fetch, whichever is later
+        heard = [
+            e for e in (flows_ends.get(partition), reader.highwater(partition)) if e is not None
+        ]
+        highwater = max(heard) if heard else None
         done = processor.expected_offset(partition)
         if highwater is None or done is None:
             return False
@@ -488,6 +496,18 @@ def create_app(settings: StreamSettings) -> faust.App:
 
     @app.timer(interval=settings.tick_interval_s)
     async def ask_flows_ends() -> None:
+        if reader is not None:
+            # The reader's fetches tell the end only as often as it fetches, which a
+            # worker behind its input does seldom (8 MiB a partition): ask the broker.
+            try:
+                asked = await asyncio.wait_for(
+                    reader.end_offsets(sorted(reader.partitions)), KAFKA_CALL_S
+                )
+            except Exception as exc:  # Kafka away: BrokerWatch says so
+                log.debug("asking the flows partitions' end offsets failed: %r", exc)
+                return
+            flows_ends.update(asked)
+            return
         tps = [tp for tp in app.assignor.assigned_actives() if tp.topic == topics.flows]
         if not tps:  # none under direct: Faust assigns the ticks only
             return

@@ -117,8 +117,12 @@ class FlowsReader:
 
     async def end_offset(self, partition: int) -> int:
         """The partition's end offset, asked of the broker."""
-        tp = self._tp(partition)
-        return int((await self._consumer.end_offsets([tp]))[tp])
+        return (await self.end_offsets([partition]))[partition]
+
+    async def end_offsets(self, partitions: list[int]) -> dict[int, int]:
+        """The partitions' end offsets, asked of the broker in one request."""
+        ends = await self._consumer.end_offsets([self._tp(p) for p in partitions])
+        return {tp.partition: int(end) for tp, end in ends.items()}
 
     def read(self, positions: dict[int, int]) -> None:
         """Read exactly these partitions, each from its offset.
