@@ -316,8 +316,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             await reader.stop()
 
     async def direct_caught_up(partition: int) -> bool:
-        """direct: whether the partition's records up to its end (as the reader's last
-        fetch said) are handled; the first tick of a partition starts its reading."""
+        """direct: whether the partition's records up to its end (as the broker or the
+        reader's last fetch said) are handled; the first tick of a partition starts its
+        reading."""
         assert reader is not None
         if partition not in reader.partitions:
             await start_reading(partition)
@@ -357,7 +358,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             positions[p] = 0 if expected is None else expected
         log.info("flows partition %d: reading from offset %d", partition, positions[partition])
         reader.read(positions)
-        # the lag until the reader's fetches say the end (they update it at every tick)
+        # the lag now; the ticks keep it up to date from then on
         lag = max(0, end - positions[partition])
         metrics.CONSUMER_LAG.labels(partition=str(partition)).set(lag)
 
