@@ -71,7 +71,6 @@ class FlowsReader:
 
     def __init__(self, bootstrap: str, topic: str, group_id: str, client_id: str) -> None:
         self.topic = topic
-        self.group_id = group_id
         self._config: dict[str, Any] = {
             "bootstrap_servers": bootstrap,
             "group_id": group_id,

@@ -113,8 +113,8 @@ class History:
     def to_list(self) -> list[Point]:
         """The points, oldest first, for the store (JSON writes each tuple as a list).
 
-        The tuples themselves: copying each into lists took a tenth of the worker's
-        time per flow in a profile, once per bin closed.
+        The tuples themselves: copying each into lists, once per bin closed, took about
+        4 % of the processor's time in a cProfile (200,000 records over 200 links).
         """
         return list(self.points)
 

@@ -285,7 +285,12 @@ class LinkProcessor:
 
     def on_flows(self, messages: list[FlowMessage], now_s: float) -> None:
         """``on_flow`` for messages in offset order per partition, their flows classified
-        in one model call (one call per flow cost more than the tree walk itself)."""
+        in one model call (one call per flow cost more than the tree walk itself).
+
+        Every valid flow is classified on arrival, a late one too: lateness is about
+        its bin, which has closed, not about what the flow is. A late flow is then
+        dead-lettered as ``late`` and not counted in any bin or class mix.
+        """
         out = self._out
         accepted: list[tuple[FlowMessage, FlowRecord, _Link]] = []
         for message in messages:
