@@ -14,11 +14,13 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from deploy.processes import stop_process
 from streams.admin import partitions_of
 
 T = TypeVar("T")
+READ_ATTEMPTS = 5
 
 
 def wait_until(condition: Callable[[], T], timeout_s: float, what: str, every_s: float = 0.2) -> T:
@@ -51,7 +53,16 @@ def read_topic(
     partition's last stable offset: messages of aborted transactions are left out,
     and those of open ones are not reached.
     """
-    return asyncio.run(_read_topic(bootstrap, topic, timeout_s, committed_only))
+    # A broker just restarted (the fault tests) can refuse a request or two: such an
+    # error is one Kafka calls retriable, and the read starts again.
+    for attempt in range(READ_ATTEMPTS):
+        try:
+            return asyncio.run(_read_topic(bootstrap, topic, timeout_s, committed_only))
+        except KafkaError as exc:
+            if not exc.retriable or attempt == READ_ATTEMPTS - 1:
+                raise
+            time.sleep(1.0)
+    raise AssertionError("unreachable")
 
 
 async def _read_topic(
