@@ -5,9 +5,9 @@ it: ``streams.processor.LinkProcessor`` with the packaged classifier and
 forecaster and a plain dict as its table, fed the same records as ``bench
 stream`` (the simulator's, re-keyed round-robin over ``--links`` links at
 ``--link-rate`` records per link per second of event time) in batches of
-``streams.acks.DRAIN_EVERY`` messages, each batch drained and its states
-stored, as the worker's reader does. The records are built in memory first;
-only the processing is timed.
+``streams.acks.DRAIN_EVERY`` messages, each batch drained, and the states
+stored every ``streams.acks.CHECKPOINT_S`` seconds, as the worker's reader
+does. The records are built in memory first; only the processing is timed.
 
 Beside it, in the same run, the baseline: ``json.loads`` of every message, the
 least any consumer does with them. The ratio says how many times a record's
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.streambench import StreamBenchError, pinned, record_pool
-from streams.acks import DRAIN_EVERY
+from streams.acks import CHECKPOINT_S, DRAIN_EVERY
 from streams.processor import FlowMessage
 
 
@@ -86,9 +86,14 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
     counts = {"bins": 0, "forecasts": 0, "classifications": 0}
 
     def process() -> None:
+        stored_s = time.time()
         for k in range(0, len(batch), DRAIN_EVERY):
             processor.on_flows(batch[k : k + DRAIN_EVERY], time.time())
-            out = processor.drain(time.time())
+            now_s = time.time()
+            # the worker stores states at its checkpoints only, and at the end
+            store = now_s - stored_s >= CHECKPOINT_S or k + DRAIN_EVERY >= len(batch)
+            out = processor.drain(now_s, store=store)
+            stored_s = now_s if store else stored_s
             processor.store_states(out)
             counts["bins"] += out.bins_closed
             counts["forecasts"] += len(out.forecasts)

@@ -107,7 +107,9 @@ def create_app(settings: StreamSettings) -> faust.App:
     deadletter = raw(topics.deadletter)
     forecasts = raw(topics.forecasts)
     alerts = raw(topics.alerts)
-    table = app.Table("links", partitions=settings.partitions)  # JSON keys and values
+    # JSON keys; the values are JSON already (the processor encodes each snapshot once,
+    # which the changelog and RocksDB then take as they are: raw bytes)
+    table = app.Table("links", partitions=settings.partitions, value_type=bytes)
     transactions = (
         Transactions(app, topics.flows, table.changelog_topic.get_topic_name())
         if exactly_once
@@ -460,18 +462,22 @@ def create_app(settings: StreamSettings) -> faust.App:
             acks.persist_all()  # a transaction holds whole links: outputs and their state
         elif checkpoint:
             acks.persist_old(now_s)
-        out = processor.drain(now_s, mark_all=checkpoint and transactions is not None)
+        # states are stored at checkpoints: a link closing bins at every drain is written
+        # once a checkpoint, not at each drain
+        out = processor.drain(
+            now_s, mark_all=checkpoint and transactions is not None, store=checkpoint
+        )
         # The agent (and the reader) may handle more messages while this drain awaits:
         # they are not in it, so what is safe to acknowledge is what is safe now.
         safe = acks.safe_offsets() if checkpoint else None
         await publish(out)
         for partition, changes in out.states_by_partition().items():
             with acks.writing_for(stream, partition):
-                for name, snapshot in changes:
-                    if snapshot is None:
+                for name, value in changes:
+                    if value is None:
                         table.pop(name, None)  # a tombstone in the changelog
                     else:
-                        table[name] = snapshot
+                        table[name] = value
         if checkpoint and transactions is not None:
             await transactions.buffer_handed_over()  # the changelog writes are in
             await acks.acknowledge(stream, now_s, safe)

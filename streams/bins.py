@@ -241,7 +241,8 @@ class LinkBins:
     # ---- persistence ---------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready snapshot, for the worker's table (and its changelog)."""
+        """A JSON-ready snapshot, for the worker's table (and its changelog). It shares the
+        open bins' class counts: encode it before the bins change."""
         cfg = self.config
         return {
             "bin_us": cfg.bin_us,
@@ -251,9 +252,9 @@ class LinkBins:
             "watermark_us": self.watermark_us,
             "next_index": self.next_index,
             "open": [
-                # copies: the live counts go on changing while the snapshot waits to be
-                # written, and the snapshot must say what its last_offset held
-                [i, a.bytes, a.packets, a.flows, a.last_arrival_s, _copy(a.classes)]
+                # the live class counts, not copies: encode the snapshot before more
+                # records come (the processor does, at the drain)
+                [i, a.bytes, a.packets, a.flows, a.last_arrival_s, a.classes]
                 for i, a in self.open.items()
             ],
             "window": list(self.window),  # (bytes, packets, flows) tuples, lists in JSON
@@ -296,7 +297,3 @@ def _classes(open_entry: list[Any]) -> dict[str, list[int]]:
     if len(open_entry) < 6:
         return {}
     return {str(c): [int(b), int(f)] for c, (b, f) in open_entry[5].items()}
-
-
-def _copy(classes: dict[str, list[int]]) -> dict[str, list[int]]:
-    return {c: list(counts) for c, counts in classes.items()}

@@ -3,16 +3,16 @@
 The Faust agent (streams.app) hands every message of the flows and ticks
 topics to a LinkProcessor, and now and then (after a batch of messages, or
 when no more are waiting) calls ``drain`` and sends what comes back. State
-goes through ``store``, a mapping from link id to a JSON-ready snapshot: the
-Faust table in the worker, a plain dict in unit tests.
+goes through ``store``, a mapping from link id to the link's snapshot as JSON
+bytes (encoded once, at the drain): the Faust table in the worker, a plain
+dict in unit tests.
 
 Cheap per record, batched per drain. A record only updates its link's bins
 in memory (and is classified). Bins that closed are handled at the drain:
-window records, scoring, alerts, and one forecast model call per round for
-every link that closed a bin (round r takes each link's r-th closed bin, so a
-link's forecasts are made and scored in bin order whatever the batch). A link
-is written to the store once per drain in which it closed a bin, not once per
-record.
+window records, scoring, alerts, and one forecast model call for every bin
+that closed since the last drain (a link's bins are scored in bin order,
+whatever the batch). A link that changed is written to the store at the next
+drain that stores (the worker's checkpoints), not once per record or per bin.
 
 Nothing lost. A record whose link has not been written since is "pending":
 ``safe_offset`` says below which offset of a partition every record is in the
@@ -50,6 +50,8 @@ import time
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+import orjson
 
 from streams.alerts import LinkAlerts, attack_share
 from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
@@ -98,19 +100,19 @@ class Outputs:
     inference_s: list[tuple[str, float]] = field(default_factory=list)  # (model, seconds)
     link_states: list[tuple[bytes, bytes | None]] = field(default_factory=list)  # None: forgotten
     deadletters: list[tuple[bytes | None, bytes, RejectReason]] = field(default_factory=list)
-    states: dict[str, dict[str, Any]] = field(default_factory=dict)  # link -> snapshot to store
+    # store key (a link, or a partition's marker) -> (its partition, the JSON value to
+    # store, or None to delete it)
+    states: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)
     bins_closed: int = 0
     duplicates: int = 0
     handled: int = 0  # messages handled (records and ticks)
     classifier_s: float = 0.0  # time spent classifying
 
-    def states_by_partition(self) -> dict[int, list[tuple[str, dict[str, Any] | None]]]:
-        """The links to store (None: to delete), by partition."""
-        changes: dict[int, list[tuple[str, dict[str, Any] | None]]] = {}
-        for name, snapshot in self.states.items():
-            changes.setdefault(snapshot["partition"], []).append((name, snapshot))
-        for name, partition in self.expired.items():
-            changes.setdefault(partition, []).append((name, None))
+    def states_by_partition(self) -> dict[int, list[tuple[str, bytes | None]]]:
+        """The store values to write (None: to delete), by partition."""
+        changes: dict[int, list[tuple[str, bytes | None]]] = {}
+        for name, (partition, value) in self.states.items():
+            changes.setdefault(partition, []).append((name, value))
         return changes
 
 
@@ -128,6 +130,22 @@ class _Link:
 
 #: A flows message as the processor takes it: key, value, partition, offset, timestamp (ms).
 FlowMessage = tuple[bytes | None, bytes | None, int, int, int | None]
+
+
+def _stored(name: str, value: Any) -> dict[str, Any] | None:
+    """A store value decoded (JSON bytes, or a dict where a test's store holds one); None
+    if there is none or it is unusable, which starts the link afresh."""
+    if value is None or isinstance(value, dict):
+        return value
+    try:
+        decoded = orjson.loads(value)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        log.warning("ignoring the stored value of %s: not JSON (%s)", name, exc)
+        return None
+    if not isinstance(decoded, dict):
+        log.warning("ignoring the stored value of %s: not a JSON object", name)
+        return None
+    return decoded
 
 
 def partition_key(partition: int) -> str:
@@ -176,7 +194,8 @@ class LinkProcessor:
         self._stored_next: dict[int, int | None] = {}
         self._started: set[int] = set()  # partitions whose start in Kafka is known (start_from)
         self._out = Outputs()  # what the messages since the last drain have made
-        self._touched: dict[str, None] = {}  # links to store and publish at the drain, in order
+        self._touched: dict[str, None] = {}  # links to publish at the drain, in order
+        self._unstored: dict[str, None] = {}  # links changed since they were last stored
         # Per partition, the links with records not in the store yet, each with the offset
         # of its first such record. Offsets only grow, so the first entry is the smallest.
         self._pending: dict[int, dict[str, int]] = {}
@@ -202,6 +221,7 @@ class LinkProcessor:
         self._last_window.clear()
         self._out = Outputs()
         self._touched.clear()
+        self._unstored.clear()
         self._pending.clear()
 
     def last_offset(self, partition: int) -> int | None:
@@ -234,10 +254,8 @@ class LinkProcessor:
         if last is not None:
             return last + 1
         if partition not in self._stored_next:
-            marker = self.store.get(partition_key(partition))
-            self._stored_next[partition] = (
-                int(marker["next_offset"]) if isinstance(marker, dict) else None
-            )
+            marker = _stored(partition_key(partition), self.store.get(partition_key(partition)))
+            self._stored_next[partition] = None if marker is None else int(marker["next_offset"])
         return self._stored_next[partition]
 
     def start_known(self, partition: int) -> bool:
@@ -405,12 +423,16 @@ class LinkProcessor:
                 break
             self._touched[name] = None
 
-    def drain(self, now_s: float, *, mark_all: bool = False) -> Outputs:
+    def drain(self, now_s: float, *, mark_all: bool = False, store: bool = True) -> Outputs:
         """Everything the messages since the last drain made, with their bins' windows,
         scores, alerts and forecasts, and the states to store; then start afresh.
 
-        A partition's next offset is stored with its links' states; ``mark_all``: for
-        every partition with records handled (a transaction commits all their offsets).
+        ``store``: give the states of every link changed since the last drain that
+        stored, encoded; otherwise keep them for that drain (the worker stores at its
+        checkpoints only: a link closing bins at every drain is written once, not at
+        each). A partition's next offset is stored with its links' states;
+        ``mark_all``: for every partition with records handled (a transaction commits
+        all their offsets).
         """
         out, self._out = self._out, Outputs()
         touched, self._touched = list(self._touched), {}
@@ -418,22 +440,27 @@ class LinkProcessor:
             out.inference_s.append(("classifier", out.classifier_s))
         self._close_bins(touched, now_s, out)
         for name in touched:
-            link = self._links[name]
-            self._emit_state(name, link, now_s, out)
-            out.states[name] = self._snapshot(link)
-            self._pending.get(link.partition, {}).pop(name, None)
+            self._emit_state(name, self._links[name], now_s, out)
+            self._unstored[name] = None
         for name, partition in out.expired.items():
             self._forget(name, partition)
             self._pending.get(partition, {}).pop(name, None)
             out.link_states.append((name.encode(), None))  # the API forgets it too
-        marked = self._last_offset if mark_all else {s["partition"] for s in out.states.values()}
+            out.states[name] = (partition, None)
+        if not store:
+            return out
+        unstored, self._unstored = self._unstored, {}
+        for name in unstored:
+            link = self._links[name]
+            # encoded now: the link's bins go on changing once this drain is over
+            out.states[name] = (link.partition, to_json(self._snapshot(link)))
+            self._pending.get(link.partition, {}).pop(name, None)
+        marked = self._last_offset if mark_all else {p for p, _ in out.states.values()}
         for partition in marked:
             next_offset = self.safe_offset(partition)
             if next_offset is not None:
-                out.states[partition_key(partition)] = {
-                    "partition": partition,
-                    "next_offset": next_offset,
-                }
+                marker = {"partition": partition, "next_offset": next_offset}
+                out.states[partition_key(partition)] = (partition, to_json(marker))
         return out
 
     def _forget(self, name: str, partition: int) -> None:
@@ -444,17 +471,22 @@ class LinkProcessor:
         """
         self._links.pop(name, None)
         self._last_window.pop(name, None)
+        self._unstored.pop(name, None)
         self._by_partition.get(partition, set()).discard(name)
 
     def store_states(self, out: Outputs) -> None:
         """Write the state changes of ``out`` to the store (the worker does it partition by
         partition, after handing ``out``'s messages to the producer)."""
         for changes in out.states_by_partition().values():
-            for name, snapshot in changes:
-                if snapshot is None:
+            for name, value in changes:
+                if value is None:
                     self.store.pop(name, None)
                 else:
-                    self.store[name] = snapshot
+                    self.store[name] = value
+
+    def stored(self, name: str) -> dict[str, Any] | None:
+        """What the store holds for a link (or a partition's marker), decoded."""
+        return _stored(name, self.store.get(name))
 
     # ---- closed bins and forecasts ---------------------------------------
 
@@ -482,11 +514,11 @@ class LinkProcessor:
                     out.bin_latencies_s.append(window["latency_s"])
                 out.windows.append((name.encode(), to_json(window)))
                 self._last_window[name] = window
-                link.history.size = self._history_bins
+                link.history.resize(self._history_bins)
                 link.history.add(b, bin_s)
                 if self.forecaster is not None and link.history.full:
                     made_at[(name, b.index)] = len(due)
-                    due.append(Due(name, b.index, tuple(link.history.points), now_s))
+                    due.append(Due(name, b.index, link.history.window(), now_s))
         expected = self._forecast(due, out)
         for name, link in links:
             for b in link.closed:
@@ -575,7 +607,7 @@ class LinkProcessor:
             due.link,
             "forecast_over_capacity",
             median > capacity,
-            due.points[-1][0] + self.config.bin_s,
+            float(due.rows[-1, 0]) + self.config.bin_s,
             "critical" if lower > capacity else "warning",
             {"capacity_bps": capacity, "forecast_bps": median, "horizon_s": horizon_s},
             self.forecaster.version,
@@ -590,10 +622,11 @@ class LinkProcessor:
         if partition in self._loaded:
             return
         self._loaded.add(partition)
-        for name, snapshot in list(self.store.items()):
-            if name in self._links or not isinstance(snapshot, dict) or " " in name:
+        for name, value in list(self.store.items()):
+            if name in self._links or " " in name:
                 continue  # " ": a partition's next offset (link ids have no spaces)
-            if snapshot.get("partition") != partition:
+            snapshot = _stored(name, value)
+            if snapshot is None or snapshot.get("partition") != partition:
                 continue
             self._restore(name, snapshot, now_s)
 
@@ -601,7 +634,7 @@ class LinkProcessor:
         link = self._links.get(name)
         if link is not None:
             return link
-        snapshot = self.store.get(name)
+        snapshot = _stored(name, self.store.get(name))
         restored = self._restore(name, snapshot, now_s) if snapshot is not None else None
         if restored is not None:
             return restored

@@ -82,8 +82,10 @@ class ForecastScores:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            # copies of the lists, whose forecasts (tuples, lists in JSON) never change
-            "waiting": [[t, list(ws)] for t, ws in self.waiting.items()],
+            # the live lists, not copies (encode the snapshot before the next bin closes):
+            # with copies, this took about 8 % of the worker's time in a py-spy profile
+            # of linkcast soak, 10,000 links each closing a bin a second
+            "waiting": [[t, ws] for t, ws in self.waiting.items()],
             "running": [
                 [h, r.scored, r.abs_error_bps, r.actual_bps, r.coverage]
                 for h, r in self.running.items()

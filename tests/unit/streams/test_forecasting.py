@@ -9,7 +9,7 @@ import pytest
 from models.registry import Registry
 from models.runtime import load_forecaster
 from streams.bins import BinConfig, LinkBins
-from streams.forecasting import History
+from streams.forecasting import COLUMNS, Due, History, forecast_due
 from streams.processor import LinkProcessor
 from streams.schemas import Forecast
 
@@ -46,6 +46,71 @@ def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
     # the bin code skips bins 4..8 (the window was all zeros); history has them back as zeros
     assert [(p[0] - T0, p[1]) for p in history.points] == [(6.0, 0), (7.0, 0), (8.0, 0), (9.0, 7)]
     assert History.from_list(4, history.to_list()).points == history.points
+
+
+def test_history_reads_the_rows_older_workers_stored():
+    old = [[T0 + 1, 100, 2, 1, [100, 0, 0, 0, 0, 0, 0]], [T0 + 2, 0, 0, 0, [0] * 7]]
+    history = History.from_list(4, old)
+    assert history.points == [
+        (T0 + 1, 100, 2, 1, (100, 0, 0, 0, 0, 0, 0)),
+        (T0 + 2, 0, 0, 0, (0,) * 7),
+    ]
+    assert History.from_list(4, history.to_list()).points == history.points
+    with pytest.raises(ValueError, match="history rows of 3 values"):
+        History.from_list(4, [[T0, 1, 2]])
+
+
+def test_a_resized_history_keeps_its_last_bins():
+    bins = LinkBins.empty(bin_s=1.0, lateness_s=0.0, window_bins=2)
+    history = History(3)
+    for b in [*bins.add(T0 + 0.5, 1), *bins.add(T0 + 1.5, 2), *bins.add(T0 + 2.5, 3)]:
+        history.add(b, 1.0)
+    history.add(bins.advance(T0 + 3.0)[0], 1.0)
+    history.resize(2)
+    assert [p[1] for p in history.points] == [2, 3]
+    assert history.full
+    history.resize(4)
+    assert [p[1] for p in history.points] == [2, 3]
+    assert not history.full
+
+
+class _Fixed:
+    """A forecaster that answers the same (lower, median, upper) for every window."""
+
+    version, window_bins, horizons = "fixed-1", 2, (1, 10)
+
+    def __init__(self, answer):
+        self.answer = answer
+
+    def forecast(self, bps, bin_start_s, bin_s, **counts):
+        return np.tile(np.asarray(self.answer, dtype=np.float64), (len(bps), 2, 1))
+
+
+def _due():
+    rows = np.zeros((2, len(COLUMNS)))
+    rows[:, 0], rows[:, 1] = (T0, T0 + 1), (100, 200)
+    return [Due("edge-1", int(T0) + 1, rows, 1000.0)]
+
+
+def test_a_forecast_message_is_what_its_model_would_write():
+    messages, expected = forecast_due(_Fixed([10.0, 20.5, 1e12]), _due(), 1.0)
+    [(key, value)] = messages
+    parsed = Forecast.model_validate_json(value)  # valid, no unknown field
+    written = json.loads(value)
+    assert key == b"edge-1"
+    assert written == json.loads(parsed.model_dump_json())
+    assert list(written) == list(json.loads(parsed.model_dump_json()))
+    assert written["made_at_s"] == T0 + 2
+    assert [h["horizon_s"] for h in written["horizons"]] == [1, 10]
+    assert [t for _, t, _ in expected] == [int(T0) + 2, int(T0) + 11]
+
+
+@pytest.mark.parametrize(
+    "answer", [[-1.0, 2.0, 3.0], [1.0, float("nan"), 3.0], [1.0, 2.0, float("inf")]]
+)
+def test_a_negative_or_non_finite_forecast_is_refused(answer):
+    with pytest.raises(ValueError, match="negative or non-finite"):
+        forecast_due(_Fixed(answer), _due(), 1.0)
 
 
 class Counting:

@@ -87,11 +87,27 @@ def test_a_late_record_is_dead_lettered_and_counted_on_the_link():
     ((_, value, reason),) = outs[-1].deadletters
     assert reason is RejectReason.LATE
     assert "LINKCAST_LATENESS_S" in DeadLetter.model_validate_json(value).detail
-    assert proc.store["a"]["bins"]["late_records"] == 1
+    assert proc.stored("a")["bins"]["late_records"] == 1
     tick(proc, now_s=2000.0)  # close everything: the late bytes must be nowhere
-    assert proc.store["a"]["bins"]["total_bytes"] == 200
+    assert proc.stored("a")["bins"]["total_bytes"] == 200
     (state,) = [LinkState.model_validate_json(v) for _, v in outs[-1].link_states]
     assert state.late_records == 1  # the API learns of the late record at once
+
+
+def test_a_drain_that_does_not_store_keeps_the_changes_for_the_next_that_does():
+    proc = processor()
+    for offset, ts in enumerate([T0 + 0.5, T0 + 4.0, T0 + 5.0, T0 + 6.0]):
+        proc.on_flow(*flow("a", ts), partition=0, offset=offset, timestamp_ms=None, now_s=1000.0)
+        out = proc.drain(1000.0, store=False)
+        assert out.states == {}
+        assert len(out.link_states) == (offset > 0)  # the API hears of every closed bin
+    assert proc.safe_offset(0) == 0  # nothing stored: nothing may be acknowledged
+    stored = proc.drain(1000.0)  # a checkpoint: the link once, with its last record
+    assert list(stored.states) == ["a", "partition 0"]
+    proc.store_states(stored)
+    assert proc.stored("a")["last_offset"] == 3
+    assert proc.stored("a")["bins"]["bins_closed"] == 4
+    assert proc.safe_offset(0) == 4
 
 
 def test_a_redelivered_record_is_not_counted_twice():
@@ -100,7 +116,7 @@ def test_a_redelivered_record_is_not_counted_twice():
     (again,) = feed(proc, [flow("a", T0 + 0.6, 10)], first_offset=1)
     assert again.duplicates == 1
     persist(proc)
-    assert proc.store["a"]["bins"]["open"][0][1] == 20
+    assert proc.stored("a")["bins"]["open"][0][1] == 20
 
 
 def test_records_are_safe_to_acknowledge_only_once_their_link_is_stored():
@@ -114,7 +130,7 @@ def test_records_are_safe_to_acknowledge_only_once_their_link_is_stored():
     assert proc.safe_offset(0) == 0  # a's first record still holds it
     proc.persist_before(0, 1)  # links pending since before offset 1: a
     proc.store_states(proc.drain(1000.0))
-    assert proc.store["a"]["last_offset"] == 2
+    assert proc.stored("a")["last_offset"] == 2
     assert proc.safe_offset(0) == 4  # b's record at 3 is in the store with b
     assert proc.safe_offset(1) is None  # nothing seen of partition 1
 
@@ -174,7 +190,7 @@ def test_one_link_clock_never_closes_another_links_bins():
     b_bins = [w.bin_start_s - T0 for w in windows([out]) if w.link == "b"]
     assert b_bins == [0, 1]  # b's own clock: 0.5 + 4 s idle - 2 s lateness = 2.5
     feed(proc, [flow("b", T0 + 3.5, 7)], first_offset=2, now_s=1004.0)
-    assert proc.store["b"]["bins"]["late_records"] == 0
+    assert proc.stored("b")["bins"]["late_records"] == 0
 
 
 def test_state_survives_a_restart_through_the_store():
@@ -287,10 +303,9 @@ def test_a_snapshot_holds_what_its_last_offset_held_while_later_flows_come():
     dns = {"link": "a", "bytes": 300, "packets": 2, "dport": 53}
     proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 0.1}).encode(), **at(0))
     proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 1.1}).encode(), **at(1))  # closes bin 0
-    snapshot = proc.drain(1000.0).states["a"]
-    written = json.dumps(snapshot)
+    _, written = proc.drain(1000.0).states["a"]
     proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 1.2}).encode(), **at(2))  # same open bin
-    assert json.dumps(snapshot) == written
+    snapshot = json.loads(written)
     [(_, _, _, flows, _, classes)] = snapshot["bins"]["open"]
     assert (snapshot["last_offset"], flows, classes) == (1, 1, {"dns": [300, 1]})
 
@@ -319,7 +334,7 @@ def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
     assert proc.links_tracked == 1
     feed(proc, [flow("a", T0 + 100.5, 7)], first_offset=3, now_s=1100.0)
     persist(proc, now_s=1100.0)
-    fresh = store["a"]["bins"]
+    fresh = proc.stored("a")["bins"]
     assert (fresh["bins_closed"], fresh["total_bytes"]) == (0, 0)  # afresh: old totals gone
 
 
@@ -332,7 +347,7 @@ def test_a_transactional_checkpoint_stores_the_next_offset_of_every_partition_ha
     assert "partition 0" not in proc.drain(1000.0).states  # no link stored: no marker
     proc.on_flow(b"x", b"not json", partition=0, offset=2, timestamp_ms=None, now_s=1000.0)
     marked = proc.drain(1000.0, mark_all=True).states
-    assert marked["partition 0"] == {"partition": 0, "next_offset": 3}
+    assert marked["partition 0"] == (0, b'{"partition":0,"next_offset":3}')
     assert proc.partition_of("a") == 0
     assert proc.partition_of("b") is None
 
