@@ -101,6 +101,8 @@ class LinkBins:
     total_packets: int = 0
     total_flows: int = 0
     late_records: int = 0
+    # (bytes, packets, flows) summed over ``window``, kept as bins come and go (not stored)
+    _sums: list[int] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def empty(
@@ -120,11 +122,17 @@ class LinkBins:
     @property
     def window_sums(self) -> tuple[int, int, int]:
         """(bytes, packets, flows) over the current window."""
-        return (
-            sum(b for b, _, _ in self.window),
-            sum(p for _, p, _ in self.window),
-            sum(f for _, _, f in self.window),
-        )
+        sums = self._window_sums()
+        return sums[0], sums[1], sums[2]
+
+    def _window_sums(self) -> list[int]:
+        if self._sums is None:
+            self._sums = [
+                sum(b for b, _, _ in self.window),
+                sum(p for _, p, _ in self.window),
+                sum(f for _, _, f in self.window),
+            ]
+        return self._sums
 
     # ---- updates -------------------------------------------------------
 
@@ -213,14 +221,21 @@ class LinkBins:
         classes: dict[str, list[int]] | None = None,
     ) -> ClosedBin:
         cfg = self.config
+        sums = self._window_sums()  # before the window changes
         self.window.append((bytes, packets, flows))
+        sums[0] += bytes
+        sums[1] += packets
+        sums[2] += flows
         if len(self.window) > cfg.window_bins:
-            self.window.popleft()
+            gone = self.window.popleft()
+            sums[0] -= gone[0]
+            sums[1] -= gone[1]
+            sums[2] -= gone[2]
         self.bins_closed += 1
         self.total_bytes += bytes
         self.total_packets += packets
         self.total_flows += flows
-        w_bytes, w_packets, w_flows = self.window_sums
+        w_bytes, w_packets, w_flows = sums
         filled = len(self.window)
         return ClosedBin(
             index=index,

@@ -550,14 +550,7 @@ class LinkProcessor:
             log.error("forecasting %d bins failed: %r", len(due), exc)
             return []
         out.forecasts += messages
-        per_due = len(self.forecaster.horizons)  # forecast_due lists them due by due
-        return [
-            [
-                (target, forecast)
-                for _, target, forecast in expected[k * per_due : (k + 1) * per_due]
-            ]
-            for k in range(len(due))
-        ]
+        return expected
 
     # ---- alerts --------------------------------------------------------
 
@@ -673,7 +666,7 @@ class LinkProcessor:
             "bins": link.bins.to_dict(),
             "partition": link.partition,
             "last_offset": link.last_offset,
-            "history": link.history.to_list(),
+            "history": link.history.to_stored(),
             "scores": link.scores.to_dict(),
             "alerts": link.alerts.to_dict(),
         }

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ALPHA = 0.05  # weight of the newest scored forecast in the running figures
+NEAR_BINS = 8  # bins since the last close below which their targets are looked up one by one
 
 #: A waiting forecast: horizon (s), lower, median, upper (bits/s).
 Waiting = tuple[float, float, float, float]
@@ -51,14 +52,24 @@ class ForecastScores:
 
     waiting: dict[int, list[Waiting]] = field(default_factory=dict)  # target bin index -> ...
     running: dict[float, Running] = field(default_factory=dict)  # horizon (s) -> figures
+    # the last bin closed (not stored): nothing waits for it or for any bin before it
+    closed: int | None = field(default=None, compare=False)
 
     def expect(self, target_index: int, forecast: Waiting) -> None:
+        if self.closed is not None and target_index <= self.closed:
+            self.closed = None  # a target in the past: the next close looks at them all
         self.waiting.setdefault(target_index, []).append(forecast)
 
     def close(self, index: int, actual_bps: float) -> list[Score]:
         """Score the forecasts for bin ``index`` (and any for skipped bins before it, as zero)."""
         scores = []
-        for target in sorted(t for t in self.waiting if t <= index):
+        if self.closed is not None and 0 <= index - self.closed <= NEAR_BINS:
+            # the usual case, the next bin or nearly: look up its targets, not every one
+            targets = [t for t in range(self.closed + 1, index + 1) if t in self.waiting]
+        else:
+            targets = sorted(t for t in self.waiting if t <= index)
+        self.closed = index
+        for target in targets:
             actual = actual_bps if target == index else 0.0
             for horizon_s, lower, median, upper in self.waiting.pop(target):
                 score = Score(horizon_s, abs(median - actual), actual, lower <= actual <= upper)

@@ -102,7 +102,7 @@ def test_a_forecast_message_is_what_its_model_would_write():
     assert list(written) == list(json.loads(parsed.model_dump_json()))
     assert written["made_at_s"] == T0 + 2
     assert [h["horizon_s"] for h in written["horizons"]] == [1, 10]
-    assert [t for _, t, _ in expected] == [int(T0) + 2, int(T0) + 11]
+    assert [[t for t, _ in per_due] for per_due in expected] == [[int(T0) + 2, int(T0) + 11]]
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """Forecast scoring: each forecast against the bin it forecast, when that bin closes."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.schemas import HorizonError
 from streams.scoring import ALPHA, ForecastScores
@@ -54,3 +56,25 @@ def test_an_unbounded_forecast_survives_the_store():
     assert again.waiting == {3: [(1.0, 0.0, 1e308, float("inf"))]}
     [score] = again.close(3, 5.0)
     assert score.inside
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(1, 20), st.lists(st.integers(1, 70), max_size=3)), max_size=40
+    )
+)
+def test_scores_are_those_of_a_scan_of_every_waiting_forecast(steps):
+    """Closing looks up the targets of the bins since the last close; a scan of all the
+    waiting forecasts (as after a restart) must give the same scores."""
+    fast, scan = ForecastScores(), ForecastScores()
+    index = 0
+    for gap, horizons in steps:
+        index += gap  # bins are closed in order; a gap is a silence the bin code skipped
+        scan.closed = None
+        assert fast.close(index, 100.0 * gap) == scan.close(index, 100.0 * gap)
+        for h in horizons:
+            for scores in (fast, scan):
+                scores.expect(index + h, (float(h), 50.0, 100.0, 150.0))
+    assert fast.waiting == scan.waiting
+    assert fast.errors() == scan.errors()
