@@ -1,5 +1,7 @@
 """The fast engines give the library's numbers: the tree exactly, the LSTM within tolerance."""
 
+import os
+
 import numpy as np
 from sklearn.tree import DecisionTreeClassifier
 
@@ -119,3 +121,17 @@ def test_the_tflite_engine_is_safe_from_several_threads(tmp_path):
     with ThreadPoolExecutor(8) as pool:
         together = list(pool.map(engine, inputs))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_usable_cpus_follow_the_affinity_and_a_cgroup_quota(tmp_path):
+    from models.inference import usable_cpus
+
+    pinned = len(os.sched_getaffinity(0))
+    cpu_max = tmp_path / "cpu.max"
+    assert usable_cpus(cpu_max) == pinned  # no such file: the affinity
+    cpu_max.write_text("max 100000\n")
+    assert usable_cpus(cpu_max) == pinned
+    cpu_max.write_text("50000 100000\n")  # half a CPU: one thread
+    assert usable_cpus(cpu_max) == 1
+    cpu_max.write_text(f"{pinned * 300000} 100000\n")  # a quota above the affinity
+    assert usable_cpus(cpu_max) == pinned
