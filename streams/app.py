@@ -22,6 +22,7 @@ from streams.modelwatch import ModelFollower
 from streams.outputs import send_batched
 from streams.partitioner import KeyPartitioner
 from streams.processor import AlertConfig, LinkProcessor, Outputs
+from streams.scoring import Score
 from streams.settings import StreamSettings
 from streams.topics import Topics
 from streams.transactions import (
@@ -166,24 +167,33 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.ALERTS.labels(reason=alert["reason"], state=alert["state"]).inc()
         if out.forecasts:
             metrics.FORECASTS.inc(len(out.forecasts))
+        # a metric's labelled child looked up once per drain, not once per value
+        stage = metrics.STAGE_LATENCY.labels(stage="record_to_bin_close")
         for seconds in out.bin_latencies_s:
-            metrics.STAGE_LATENCY.labels(stage="record_to_bin_close").observe(seconds)
+            stage.observe(seconds)
+        stage = metrics.STAGE_LATENCY.labels(stage="bin_close_to_forecast")
         for seconds in out.forecast_latencies_s:
-            metrics.STAGE_LATENCY.labels(stage="bin_close_to_forecast").observe(seconds)
+            stage.observe(seconds)
         for model, seconds in out.inference_s:
             metrics.INFERENCE.labels(model=model).observe(seconds)
         if out.forecast_failures:
             metrics.FORECAST_FAILURES.inc(out.forecast_failures)
+        by_horizon: dict[float, list[Score]] = {}
         for score in out.scores:
-            horizon = f"{score.horizon_s:g}"
-            metrics.FORECASTS_SCORED.labels(horizon_s=horizon).inc()
-            metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon).observe(
-                score.abs_error_bps / max(score.actual_bps, 1000.0)
-            )
-            metrics.FORECAST_ABS_ERROR.labels(horizon_s=horizon).inc(score.abs_error_bps)
-            metrics.FORECAST_ACTUAL.labels(horizon_s=horizon).inc(score.actual_bps)
-            if score.inside:
-                metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc()
+            by_horizon.setdefault(score.horizon_s, []).append(score)
+        for horizon_s, scores in by_horizon.items():
+            horizon = f"{horizon_s:g}"
+            metrics.FORECASTS_SCORED.labels(horizon_s=horizon).inc(len(scores))
+            relative = metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon)
+            for score in scores:
+                relative.observe(score.abs_error_bps / max(score.actual_bps, 1000.0))
+            errors = sum(score.abs_error_bps for score in scores)
+            metrics.FORECAST_ABS_ERROR.labels(horizon_s=horizon).inc(errors)
+            actual = sum(score.actual_bps for score in scores)
+            metrics.FORECAST_ACTUAL.labels(horizon_s=horizon).inc(actual)
+            inside = sum(1 for score in scores if score.inside)
+            if inside:
+                metrics.FORECASTS_INSIDE_INTERVAL.labels(horizon_s=horizon).inc(inside)
         for _, _, reason in out.deadletters:
             metrics.RECORDS_REJECTED.labels(reason=reason.value).inc()
         if out.bins_closed:
