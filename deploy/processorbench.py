@@ -75,14 +75,15 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
         raise StreamBenchError(f"--cpu {cpu} is not one of this process's CPUs {cpus}")
     batch = messages(args.records, args.links, args.link_rate)
     settings = StreamSettings(models_dir=Path("/nonexistent-registry"))  # the packaged models
-    processor = LinkProcessor(
-        BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
-        {},
-        source_topic="bench.flows",
-        idle_close_after_s=settings.idle_close_after_s,
-        classifier=_current(settings, "classifier"),
-        forecaster=_current(settings, "forecaster"),
-    )
+    with pinned({cpu}):  # the models are loaded pinned: LiteRT sizes its threads then
+        processor = LinkProcessor(
+            BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
+            {},
+            source_topic="bench.flows",
+            idle_close_after_s=settings.idle_close_after_s,
+            classifier=_current(settings, "classifier"),
+            forecaster=_current(settings, "forecaster"),
+        )
     counts = {"bins": 0, "forecasts": 0, "classifications": 0}
 
     def process() -> None:

@@ -169,7 +169,8 @@ def usable_cpus(cgroup: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
     that runs slower, not faster: two LiteRT threads on one pinned core took 50 µs
     per forecast window, one thread 24 µs (2,500 windows, the packaged model).
     """
-    cpus = len(os.sched_getaffinity(0))
+    affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+    cpus = len(affinity(0)) if affinity is not None else os.cpu_count() or 1
     try:
         quota, period = cgroup.read_text().split()[:2]
         if quota != "max":

@@ -2,8 +2,9 @@
 
 Faust commits a partition's offset up to the records its agent has
 acknowledged. The worker keeps each link's bins in memory and writes the link
-to its table only when it closes bins (see streams.processor), so it cannot
-acknowledge a record when it has read it: a crash would lose the open bins.
+to its table only at a checkpoint after it closed bins (see streams.processor),
+so it cannot acknowledge a record when it has read it: a crash would lose the
+open bins.
 
 Instead each flows event is held, in offset order per partition. Every
 ``every_s`` the worker waits for the producer to deliver what it has sent

@@ -457,8 +457,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             await drain(time.time())
 
     async def drain(now_s: float) -> None:
-        """Publish what the messages since the last drain made, store the states of the
-        links that changed, and acknowledge what is now safe."""
+        """Publish what the messages since the last drain made; at a checkpoint, also store
+        the states of the links that changed and acknowledge what is now safe."""
         async with draining:
             await _drain(now_s)
 

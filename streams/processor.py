@@ -416,8 +416,8 @@ class LinkProcessor:
                 self._out.expired[name] = partition
 
     def persist_before(self, partition: int, offset: int) -> None:
-        """Store, at the next drain, every link of ``partition`` whose first record not yet
-        stored is below ``offset``: ``safe_offset`` then passes it."""
+        """Store, at the next drain that stores, every link of ``partition`` whose first
+        record not yet stored is below ``offset``: ``safe_offset`` then passes it."""
         for name, first in self._pending.get(partition, {}).items():
             if first >= offset:
                 break
@@ -529,7 +529,8 @@ class LinkProcessor:
                 if k is not None and expected:
                     for target, forecast in expected[k]:
                         link.scores.expect(target, forecast)
-                    self._check_capacity(due[k], [f for _, f in expected[k]], out)
+                    if expected[k]:
+                        self._check_capacity(due[k], [f for _, f in expected[k]], out)
             out.bins_closed += len(link.closed)
             link.closed = []
 
@@ -544,11 +545,17 @@ class LinkProcessor:
             messages, expected = forecast_due(self.forecaster, due, self.config.bin_s)
             out.inference_s.append(("forecaster", time.perf_counter() - started))
             done_s = time.time()
-            out.forecast_latencies_s += [max(0.0, done_s - d.closed_at_s) for d in due]
+            out.forecast_latencies_s += [
+                max(0.0, done_s - d.closed_at_s) for d, e in zip(due, expected, strict=True) if e
+            ]
         except Exception as exc:  # a model failure costs these forecasts, never the stream
             out.forecast_failures += len(due)
             log.error("forecasting %d bins failed: %r", len(due), exc)
             return []
+        refused = sum(1 for e in expected if not e)
+        if refused:
+            out.forecast_failures += refused
+            log.error("the forecaster gave %d windows a negative or non-finite bandwidth", refused)
         out.forecasts += messages
         return expected
 

@@ -95,7 +95,8 @@ class ForecastScores:
         return {
             # the live lists, not copies (encode the snapshot before the next bin closes):
             # with copies, this took about 8 % of the worker's time in a py-spy profile
-            # of linkcast soak, 10,000 links each closing a bin a second
+            # of linkcast soak, 10,000 links each closing a bin a second (when the
+            # states were stored at every drain)
             "waiting": [[t, ws] for t, ws in self.waiting.items()],
             "running": [
                 [h, r.scored, r.abs_error_bps, r.actual_bps, r.coverage]

@@ -108,9 +108,17 @@ def test_a_forecast_message_is_what_its_model_would_write():
 @pytest.mark.parametrize(
     "answer", [[-1.0, 2.0, 3.0], [1.0, float("nan"), 3.0], [1.0, 2.0, float("inf")]]
 )
-def test_a_negative_or_non_finite_forecast_is_refused(answer):
-    with pytest.raises(ValueError, match="negative or non-finite"):
-        forecast_due(_Fixed(answer), _due(), 1.0)
+def test_a_window_answered_negative_or_non_finite_gets_no_forecast(answer):
+    class OneBad(_Fixed):
+        def forecast(self, bps, bin_start_s, bin_s, **counts):
+            out = super().forecast(bps, bin_start_s, bin_s, **counts)
+            out[1] = answer  # the second window only
+            return out
+
+    due = _due() * 3
+    messages, expected = forecast_due(OneBad([10.0, 20.0, 30.0]), due, 1.0)
+    assert len(messages) == 2
+    assert [len(e) for e in expected] == [2, 0, 2]
 
 
 class Counting:

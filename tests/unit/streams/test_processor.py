@@ -314,15 +314,20 @@ def at(offset: int) -> dict:
     return {"partition": 0, "offset": offset, "timestamp_ms": None, "now_s": 1000.0}
 
 
-def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
-    store: dict = {}
-    proc = LinkProcessor(
+def expiring_processor(store: dict, expire_after_s: float) -> LinkProcessor:
+    """Bins of 1 s, no lateness, links closing bins after 3 s of silence and expiring."""
+    return LinkProcessor(
         BinConfig.of(1.0, 0.0, 2),
         store,
         source_topic="p.flows",
         idle_close_after_s=3.0,
-        expire_after_s=60.0,
+        expire_after_s=expire_after_s,
     )
+
+
+def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
+    store: dict = {}
+    proc = expiring_processor(store, expire_after_s=60.0)
     feed(proc, [flow("a", T0 + 0.5, 100), flow("b", T0 + 0.5, 100)], now_s=1000.0)
     feed(proc, [flow("b", T0 + 40.5, 100)], first_offset=2, now_s=1040.0)
     # a tick a second: a closes its bins, its window turns all zeros, then it is forgotten
@@ -379,3 +384,26 @@ def test_where_kafka_starts_a_partition_is_expected_when_no_marker_says_more():
     proc.forget_partitions()
     assert not proc.start_known(0)
     assert not proc.start_known(4)
+
+
+def test_a_link_that_expires_before_a_checkpoint_stored_it_is_deleted_not_stored():
+    store: dict = {}
+    proc = expiring_processor(store, expire_after_s=10.0)
+    proc.on_flow(*flow("a", T0 + 0.5), partition=0, offset=0, timestamp_ms=None, now_s=1000.0)
+    proc.persist_before(0, 1)  # a checkpoint: a, with its open bin, stored
+    proc.store_states(proc.drain(1000.0))
+    assert proc.stored("a") is not None
+    expired = None
+    for now in range(1001, 1030):  # ticks between checkpoints: nothing stored meanwhile
+        proc.on_tick(0, float(now), caught_up=True)
+        out = proc.drain(float(now), store=False)
+        if out.expired:
+            expired = out
+            break
+        assert [name for name, (_, value) in out.states.items() if value is not None] == []
+    assert expired is not None
+    assert expired.states["a"] == (0, None)  # deleted, although its closed bins were unstored
+    proc.store_states(expired)
+    proc.store_states(proc.drain(1030.0))  # the next checkpoint has nothing of a to store
+    assert "a" not in store
+    assert proc.safe_offset(0) == 1
