@@ -153,13 +153,9 @@ class History:
         """A copy of the rows (the history goes on changing; a forecast's must not)."""
         return self.rows[self.size - self.count :].copy()
 
-    def to_list(self) -> list[list[float]]:
-        """The rows, oldest first, as lists."""
-        return self.rows[self.size - self.count :].tolist()
-
     def to_stored(self) -> np.ndarray:
         """The rows, oldest first, for the store: ``records.to_json`` writes the array as
-        ``to_list`` would, without the lists (converting took about 3 % of ``bench
+        ``tolist`` would, without the lists (converting took about 3 % of ``bench
         processor --link-rate 1`` under cProfile)."""
         return self.rows[self.size - self.count :]
 

@@ -133,10 +133,10 @@ FlowMessage = tuple[bytes | None, bytes | None, int, int, int | None]
 
 
 def _stored(name: str, value: Any) -> dict[str, Any] | None:
-    """A store value decoded (JSON bytes, or a dict where a test's store holds one); None
-    if there is none or it is unusable, which starts the link afresh."""
-    if value is None or isinstance(value, dict):
-        return value
+    """A store value (JSON bytes) decoded; None if there is none or it is unusable, which
+    starts the link afresh."""
+    if value is None:
+        return None
     try:
         decoded = orjson.loads(value)
     except (orjson.JSONDecodeError, TypeError) as exc:

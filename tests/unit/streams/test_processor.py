@@ -366,7 +366,7 @@ def test_where_kafka_starts_a_partition_is_expected_when_no_marker_says_more():
     assert proc.start_known(0)
     assert proc.expected_offset(0) == 40
     # a marker ahead of the committed offset wins: records below it are stored already
-    stored = {"partition 1": {"partition": 1, "next_offset": 90}}
+    stored = {"partition 1": b'{"partition": 1, "next_offset": 90}'}  # as the table holds it
     proc = processor(stored)
     proc.start_from(1, 70)
     assert proc.expected_offset(1) == 90
