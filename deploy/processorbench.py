@@ -66,6 +66,7 @@ def messages(records: int, links: int, link_rate: float) -> list[FlowMessage]:
 def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], str]:
     from streams.app import _current
     from streams.bins import BinConfig
+    from streams.cli import tune_gc
     from streams.processor import LinkProcessor
     from streams.settings import StreamSettings
 
@@ -73,7 +74,6 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
     cpu = cpus[-1] if args.cpu is None else args.cpu
     if cpu not in cpus:
         raise StreamBenchError(f"--cpu {cpu} is not one of this process's CPUs {cpus}")
-    batch = messages(args.records, args.links, args.link_rate)
     settings = StreamSettings(models_dir=Path("/nonexistent-registry"))  # the packaged models
     with pinned({cpu}):  # the models are loaded pinned: LiteRT sizes its threads then
         processor = LinkProcessor(
@@ -84,6 +84,8 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
             classifier=_current(settings, "classifier"),
             forecaster=_current(settings, "forecaster"),
         )
+    tune_gc()  # as the worker does before it starts, which has no such input to freeze
+    batch = messages(args.records, args.links, args.link_rate)
     counts = {"bins": 0, "forecasts": 0, "classifications": 0}
 
     def process() -> None:
