@@ -2,6 +2,7 @@
 
 import base64
 import json
+from typing import Any
 
 from streams.bins import BinConfig
 from streams.processor import LinkProcessor
@@ -10,12 +11,17 @@ from streams.schemas import DeadLetter, LinkState, RejectReason, WindowRecord
 T0 = 1_767_225_600.0
 
 
-def processor(store: dict | None = None) -> LinkProcessor:
+def processor(
+    store: dict | None = None, config: BinConfig | None = None, **options: Any
+) -> LinkProcessor:
+    """Bins of 1 s with 2 s of lateness unless ``config`` says otherwise, closing after 3 s
+    of silence; ``options`` go to ``LinkProcessor``."""
     return LinkProcessor(
-        BinConfig.of(1.0, 2.0, 10),
+        config or BinConfig.of(1.0, 2.0, 10),
         {} if store is None else store,
         source_topic="p.flows",
         idle_close_after_s=3.0,
+        **options,
     )
 
 
@@ -254,13 +260,7 @@ class ByPort:
 
 
 def test_flows_are_classified_and_bins_carry_the_class_mix():
-    proc = LinkProcessor(
-        BinConfig.of(1.0, 0.0, 10),
-        {},
-        source_topic="p.flows",
-        idle_close_after_s=3.0,
-        classifier=ByPort(),
-    )
+    proc = processor(config=BinConfig.of(1.0, 0.0, 10), classifier=ByPort())
     records = [
         (
             b"a",
@@ -293,13 +293,7 @@ def test_flows_are_classified_and_bins_carry_the_class_mix():
 def test_a_snapshot_holds_what_its_last_offset_held_while_later_flows_come():
     """The worker stores a drain's snapshots after awaiting the producer, while the reader
     goes on handing flows to the processor: those must not reach the snapshot."""
-    proc = LinkProcessor(
-        BinConfig.of(1.0, 0.0, 10),
-        {},
-        source_topic="p.flows",
-        idle_close_after_s=3.0,
-        classifier=ByPort(),
-    )
+    proc = processor(config=BinConfig.of(1.0, 0.0, 10), classifier=ByPort())
     dns = {"link": "a", "bytes": 300, "packets": 2, "dport": 53}
     proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 0.1}).encode(), **at(0))
     proc.on_flow(b"a", json.dumps({**dns, "ts": T0 + 1.1}).encode(), **at(1))  # closes bin 0
@@ -315,14 +309,8 @@ def at(offset: int) -> dict:
 
 
 def expiring_processor(store: dict, expire_after_s: float) -> LinkProcessor:
-    """Bins of 1 s, no lateness, links closing bins after 3 s of silence and expiring."""
-    return LinkProcessor(
-        BinConfig.of(1.0, 0.0, 2),
-        store,
-        source_topic="p.flows",
-        idle_close_after_s=3.0,
-        expire_after_s=expire_after_s,
-    )
+    """Bins of 1 s, no lateness, links expiring after ``expire_after_s`` of silence."""
+    return processor(store, BinConfig.of(1.0, 0.0, 2), expire_after_s=expire_after_s)
 
 
 def test_a_link_silent_for_the_expiry_time_is_forgotten_and_starts_afresh():
