@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -16,6 +16,7 @@ from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
 from streams.admin import committed_offsets
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
+from streams.committed import CommittedState
 from streams.flowsreader import Commits, FlowsReader, Held, flows_group
 from streams.forecasting import select_horizons
 from streams.modelwatch import ModelFollower
@@ -116,9 +117,17 @@ def create_app(settings: StreamSettings) -> faust.App:
         if exactly_once
         else None
     )
+    # exactly_once: the processor reads the committed changelog, which the worker reads
+    # itself at each assignment (streams.committed); writes go through the table
+    committed = (
+        CommittedState(table, settings.kafka_bootstrap, table.changelog_topic.get_topic_name())
+        if exactly_once
+        else None
+    )
+    state: MutableMapping[str, Any] = table if committed is None else committed
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
-        table,
+        state,
         source_topic=topics.flows,
         idle_close_after_s=settings.idle_close_after_s,
         expire_after_s=settings.link_expire_after_s,
@@ -253,6 +262,9 @@ def create_app(settings: StreamSettings) -> faust.App:
         stream = running["stream"] = stream.noack()
         async for event in stream.events():
             message = event.message
+            unloaded = committed is not None and not committed.loaded(message.partition)
+            if unloaded and not await load_committed(message.partition):
+                continue  # revoked: Kafka delivers it again to its next owner
             now_s = time.time()
             if message.topic == topics.ticks:
                 await stream.ack(event)  # a tick carries no data
@@ -281,6 +293,26 @@ def create_app(settings: StreamSettings) -> faust.App:
                 )
             if processor.waiting >= DRAIN_EVERY:
                 await drain(now_s)
+
+    async def load_committed(partition: int) -> bool:
+        """exactly_once: load the committed state of ``partition`` and of every other
+        partition assigned and not loaded yet; False if ``partition`` is not assigned (any
+        more). The agent waits meanwhile: it cannot count a record without its link's state."""
+        assert committed is not None
+        while True:
+            owned = owned_partitions()
+            if partition not in owned:
+                return False
+            try:
+                return await committed.load(owned)
+            except Exception as exc:  # Kafka away: BrokerWatch says so; try again
+                log.warning(
+                    "exactly_once: could not read the committed state of flows partitions "
+                    "%s: %r; trying again",
+                    sorted(owned),
+                    exc,
+                )
+                await asyncio.sleep(1.0)
 
     @app.task
     async def read_flows() -> None:
@@ -482,9 +514,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             with acks.writing_for(stream, partition):
                 for name, value in changes:
                     if value is None:
-                        table.pop(name, None)  # a tombstone in the changelog
+                        state.pop(name, None)  # a tombstone in the changelog
                     else:
-                        table[name] = value
+                        state[name] = value
         if checkpoint and transactions is not None:
             await transactions.buffer_handed_over()  # the changelog writes are in
             await acks.acknowledge(stream, now_s, safe)
@@ -591,6 +623,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             if reader is not None:
                 reader.stop_reading()
             processor.forget_partitions()
+            if committed is not None:
+                committed.forget()
             flows_ends.clear()
             acks.forget()
             rewinding.clear()

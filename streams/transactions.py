@@ -41,9 +41,12 @@ What Faust leaves out, and what linkcast does about it:
   record a changelog offset on commit, but keys it by changelog partition and
   looks it up by source partition (faust/tables/base.py ``_on_changelog_sent``,
   faust/tables/manager.py ``on_commit_tp``), so under exactly_once it never
-  records one and every assignment replays the whole changelog anyway. A
-  worker therefore starts from an empty data dir (``discard_local_state``):
-  the same replay, without the stale keys.
+  records one. Its recovery then mostly replays the whole changelog, but not
+  always (``detect_aborted_tx`` can skip the replay, see streams.committed).
+  So the processor does not read the table: it reads the committed changelog,
+  which the worker reads itself at each assignment (streams.committed). A
+  worker also starts from an empty data dir (``discard_local_state``), so that
+  no aborted write lingers on disk.
 """
 
 import asyncio
