@@ -6,8 +6,8 @@ forecaster and a plain dict as its table, fed the same records as ``bench
 stream`` (the simulator's, re-keyed round-robin over ``--links`` links at
 ``--link-rate`` records per link per second of event time) in batches of
 ``streams.acks.DRAIN_EVERY`` messages, each batch drained, and the states
-stored every ``streams.acks.CHECKPOINT_S`` seconds, as the worker's reader
-does. The records are built in memory first; only the processing is timed.
+stored at the worker's checkpoint interval (``LINKCAST_CHECKPOINT_S``), as
+the worker's reader does. The records are built in memory first; only the processing is timed.
 
 Beside it, in the same run, the baseline: ``json.loads`` of every message, the
 least any consumer does with them. The ratio says how many times a record's
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from deploy.streambench import StreamBenchError, pinned, record_pool
-from streams.acks import CHECKPOINT_S, DRAIN_EVERY
+from streams.acks import DRAIN_EVERY
 from streams.processor import FlowMessage
 
 
@@ -75,6 +75,7 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
     if cpu not in cpus:
         raise StreamBenchError(f"--cpu {cpu} is not one of this process's CPUs {cpus}")
     settings = StreamSettings(models_dir=Path("/nonexistent-registry"))  # the packaged models
+    checkpoint_s = settings.checkpoint_interval_s
     with pinned({cpu}):  # the models are loaded pinned: LiteRT sizes its threads then
         processor = LinkProcessor(
             BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
@@ -94,7 +95,7 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
             processor.on_flows(batch[k : k + DRAIN_EVERY], time.time())
             now_s = time.time()
             # the worker stores states at its checkpoints only, and at the end
-            store = now_s - stored_s >= CHECKPOINT_S or k + DRAIN_EVERY >= len(batch)
+            store = now_s - stored_s >= checkpoint_s or k + DRAIN_EVERY >= len(batch)
             out = processor.drain(now_s, store=store)
             stored_s = now_s if store else stored_s
             processor.store_states(out)
@@ -136,4 +137,5 @@ def run_processor_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[
         "profiled": bool(args.profile),
         **counts,
     }
-    return result, {**result, "cpu": cpu, "link_rate": args.link_rate}, "processor.json"
+    full = {**result, "cpu": cpu, "link_rate": args.link_rate, "checkpoint_s": checkpoint_s}
+    return result, full, "processor.json"

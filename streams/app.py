@@ -251,7 +251,7 @@ def create_app(settings: StreamSettings) -> faust.App:
                 topics.deadletter, dead_key, dead_value, json.loads(dead_value)["partition"]
             )
 
-    acks = Acknowledger(processor)
+    acks = Acknowledger(processor, every_s=settings.checkpoint_interval_s)
     running: dict[str, Any] = {}  # the agent's stream, for the drains of the timer
     draining = asyncio.Lock()
 

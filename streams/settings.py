@@ -74,6 +74,14 @@ class StreamSettings(KafkaSettings):
         description="a worker silent this long is dropped from the group and its partitions "
         "go to the others (the broker allows 6 s and up)",
     )
+    checkpoint_s: float | None = Field(
+        None,
+        gt=0,
+        le=60,
+        description="how often a worker stores the link states that changed and commits the "
+        "records they hold (under exactly_once: one transaction per partition); None: 5 s "
+        "under at_least_once, 1 s under exactly_once",
+    )
     store: Literal["rocksdb://", "memory://"] = "rocksdb://"
     data_dir: Path = Path(".linkcast/worker")
     worker_host: str = "127.0.0.1"
@@ -138,6 +146,22 @@ class StreamSettings(KafkaSettings):
                 "LINKCAST_FLOWS_READER unset (auto) or faust for exactly_once"
             )
         return self
+
+    @property
+    def checkpoint_interval_s(self) -> float:
+        """``checkpoint_s``, or its default for the processing guarantee.
+
+        A link that closes a bin every second changes every second, and each
+        store writes its whole state (about 10 KB with a full forecast history)
+        to RocksDB and the changelog: at 10,000 such links, 100 MB/s at one
+        checkpoint a second. Under at_least_once outputs do not wait for a
+        checkpoint, so it comes every 5 s: a fifth of the writes, and up to 5 s
+        more to read again after a crash. Under exactly_once committed readers
+        see outputs only at a checkpoint, so it stays at 1 s.
+        """
+        if self.checkpoint_s is not None:
+            return self.checkpoint_s
+        return 1.0 if self.processing_guarantee == "exactly_once" else 5.0
 
     @property
     def reads_flows_directly(self) -> bool:

@@ -61,3 +61,11 @@ def test_commits_note_the_offset_after_each_acknowledged_record():
         asyncio.run(commits.ack(Held(Record(partition, offset))))
     assert commits.take() == {0: 7, 3: 42}
     assert commits.take() == {}  # taken once
+
+
+def test_checkpoints_come_every_5_s_unless_transactions_wait_for_them():
+    assert StreamSettings().checkpoint_interval_s == 5.0
+    assert StreamSettings(processing_guarantee="exactly_once").checkpoint_interval_s == 1.0
+    assert StreamSettings(checkpoint_s=2.5).checkpoint_interval_s == 2.5
+    with pytest.raises(ValidationError):
+        StreamSettings(checkpoint_s=0)
