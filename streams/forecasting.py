@@ -153,25 +153,26 @@ class History:
         """A copy of the rows (the history goes on changing; a forecast's must not)."""
         return self.rows[self.size - self.count :].copy()
 
-    def to_stored(self) -> np.ndarray:
-        """The rows, oldest first, for the store: ``records.to_json`` writes the array as
-        ``tolist`` would, without the lists (converting took about 3 % of ``bench
-        processor --link-rate 1`` under cProfile)."""
-        return self.rows[self.size - self.count :]
+    def to_stored(self) -> np.ndarray | list[list[float]]:
+        """The rows, oldest first, for the store; a row without traffic as its start alone.
+
+        Most rows of a quiet link are empty, and stored whole they made most of its
+        state (60 rows of 12 numbers, about 3.6 KB of JSON). ``records.to_json`` writes
+        an array as ``tolist`` would, so one without an empty row is given as it is
+        (converting took about 3 % of ``bench processor --link-rate 1`` under cProfile).
+        """
+        rows = self.rows[self.size - self.count :]
+        empty = np.logical_not(rows[:, 1:].any(axis=1))
+        if not empty.any():
+            return rows
+        return [[r[0]] if e else r for r, e in zip(rows.tolist(), empty.tolist(), strict=True)]
 
     @classmethod
     def from_list(cls, size: int, data: list[list[Any]] | None) -> "History":
-        """From ``to_list``, or from the rows of an older linkcast: (start, bytes, packets,
-        flows, [bytes per class])."""
+        """From ``to_stored``, or from the rows of an older linkcast: (start, bytes, packets,
+        flows, [bytes per class]), or every row whole."""
         history = cls(size)
-        rows = (
-            [
-                [*row[:4], *row[4]] if len(row) == 5 and isinstance(row[4], list) else row
-                for row in data or []
-            ][-size:]
-            if size
-            else []
-        )
+        rows = [_stored_row(row) for row in (data or [])[-size:]] if size else []
         if rows:
             array = np.asarray(rows, dtype=np.float64)
             if array.ndim != 2 or array.shape[1] != len(COLUMNS):
@@ -179,6 +180,15 @@ class History:
             history.rows[size - len(rows) :] = array
             history.count = len(rows)
         return history
+
+
+def _stored_row(row: list[Any]) -> list[Any]:
+    """A stored history row, whole."""
+    if len(row) == 1:  # a bin without traffic: its start alone
+        return [row[0], *[0.0] * (len(COLUMNS) - 1)]
+    if len(row) == 5 and isinstance(row[4], list):  # an older linkcast's
+        return [*row[:4], *row[4]]
+    return row
 
 
 @dataclass(frozen=True, eq=False)
@@ -206,13 +216,19 @@ def forecast_due(
     if not due:
         return [], []
     arrays = np.stack([d.rows for d in due])
-    out = forecaster.forecast(
-        arrays[:, :, 1] * 8.0 / bin_s,
-        arrays[:, :, 0],
-        bin_s,
-        packets=arrays[:, :, 2],
-        flows=arrays[:, :, 3],
-        class_bytes=arrays[:, :, 4:],
+    # to the thousandth of a bit/s, more than the model's float32 knows: each forecast
+    # waits in its link's stored state until scored, and full doubles made that the
+    # largest part of it
+    out: np.ndarray = np.round(
+        forecaster.forecast(
+            arrays[:, :, 1] * 8.0 / bin_s,
+            arrays[:, :, 0],
+            bin_s,
+            packets=arrays[:, :, 2],
+            flows=arrays[:, :, 3],
+            class_bytes=arrays[:, :, 4:],
+        ),
+        3,
     )
     usable = (np.isfinite(out) & (out >= 0)).all(axis=(1, 2)).tolist()
     done_s = time.time()

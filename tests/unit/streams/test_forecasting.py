@@ -45,7 +45,10 @@ def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
         history.add(b, 1.0)
     # the bin code skips bins 4..8 (the window was all zeros); history has them back as zeros
     assert [(p[0] - T0, p[1]) for p in history.points] == [(6.0, 0), (7.0, 0), (8.0, 0), (9.0, 7)]
-    assert History.from_list(4, history.to_stored().tolist()).points == history.points
+    stored = history.to_stored()
+    assert stored == [[T0 + 6.0], [T0 + 7.0], [T0 + 8.0], history.rows[-1].tolist()]
+    assert History.from_list(4, stored).points == history.points
+    assert History.from_list(4, history.rows.tolist()).points == history.points  # rows whole
 
 
 def test_history_reads_the_rows_older_workers_stored():
@@ -55,7 +58,7 @@ def test_history_reads_the_rows_older_workers_stored():
         (T0 + 1, 100, 2, 1, (100, 0, 0, 0, 0, 0, 0)),
         (T0 + 2, 0, 0, 0, (0,) * 7),
     ]
-    assert History.from_list(4, history.to_stored().tolist()).points == history.points
+    assert History.from_list(4, list(history.to_stored())).points == history.points
     with pytest.raises(ValueError, match="history rows of 3 values"):
         History.from_list(4, [[T0, 1, 2]])
 
