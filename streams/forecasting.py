@@ -153,26 +153,40 @@ class History:
         """A copy of the rows (the history goes on changing; a forecast's must not)."""
         return self.rows[self.size - self.count :].copy()
 
-    def to_stored(self) -> np.ndarray | list[list[float]]:
-        """The rows, oldest first, for the store; a row without traffic as its start alone.
+    def to_stored(self) -> np.ndarray | dict[str, np.ndarray]:
+        """The rows, oldest first, for the store: the array itself, or, when some bins had
+        no traffic, every start and only the rows with traffic.
 
         Most rows of a quiet link are empty, and stored whole they made most of its
-        state (60 rows of 12 numbers, about 3.6 KB of JSON). ``records.to_json`` writes
-        an array as ``tolist`` would, so one without an empty row is given as it is
+        state (60 rows of 12 numbers, about 3.6 KB of JSON; 1.1 KB this way, in the same
+        9 us). ``records.to_json`` writes arrays as ``tolist`` would, without the lists
         (converting took about 3 % of ``bench processor --link-rate 1`` under cProfile).
         """
         rows = self.rows[self.size - self.count :]
-        empty = np.logical_not(rows[:, 1:].any(axis=1))
-        if not empty.any():
+        busy = rows[:, 1:].any(axis=1)
+        if busy.all():
             return rows
-        return [[r[0]] if e else r for r, e in zip(rows.tolist(), empty.tolist(), strict=True)]
+        return {
+            "starts": np.ascontiguousarray(rows[:, 0]),
+            "busy": np.flatnonzero(busy),
+            "rows": np.ascontiguousarray(rows[busy, 1:]),
+        }
 
     @classmethod
-    def from_list(cls, size: int, data: list[list[Any]] | None) -> "History":
+    def from_list(cls, size: int, data: list[list[Any]] | dict[str, Any] | None) -> "History":
         """From ``to_stored``, or from the rows of an older linkcast: (start, bytes, packets,
-        flows, [bytes per class]), or every row whole."""
+        flows, [bytes per class])."""
         history = cls(size)
-        rows = [_stored_row(row) for row in (data or [])[-size:]] if size else []
+        if isinstance(data, dict):
+            data = _whole_rows(data)
+        rows = (
+            [
+                [*row[:4], *row[4]] if len(row) == 5 and isinstance(row[4], list) else row
+                for row in data or []
+            ][-size:]
+            if size
+            else []
+        )
         if rows:
             array = np.asarray(rows, dtype=np.float64)
             if array.ndim != 2 or array.shape[1] != len(COLUMNS):
@@ -182,13 +196,13 @@ class History:
         return history
 
 
-def _stored_row(row: list[Any]) -> list[Any]:
-    """A stored history row, whole."""
-    if len(row) == 1:  # a bin without traffic: its start alone
-        return [row[0], *[0.0] * (len(COLUMNS) - 1)]
-    if len(row) == 5 and isinstance(row[4], list):  # an older linkcast's
-        return [*row[:4], *row[4]]
-    return row
+def _whole_rows(stored: dict[str, Any]) -> list[list[float]]:
+    """``History.to_stored``'s starts and rows with traffic, as whole rows."""
+    rows = np.zeros((len(stored["starts"]), len(COLUMNS)), dtype=np.float64)
+    rows[:, 0] = stored["starts"]
+    if len(stored["busy"]):
+        rows[stored["busy"], 1:] = stored["rows"]
+    return rows.tolist()
 
 
 @dataclass(frozen=True, eq=False)

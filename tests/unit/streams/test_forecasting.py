@@ -1,5 +1,6 @@
 """Forecasts on bin close: per-link history, one model call per message, the real packaged model."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from models.runtime import load_forecaster
 from streams.bins import BinConfig, LinkBins
 from streams.forecasting import COLUMNS, Due, History, forecast_due
 from streams.processor import LinkProcessor
+from streams.records import to_json
 from streams.schemas import Forecast
 
 T0 = 1_767_225_600.0
@@ -45,10 +47,19 @@ def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
         history.add(b, 1.0)
     # the bin code skips bins 4..8 (the window was all zeros); history has them back as zeros
     assert [(p[0] - T0, p[1]) for p in history.points] == [(6.0, 0), (7.0, 0), (8.0, 0), (9.0, 7)]
-    stored = history.to_stored()
-    assert stored == [[T0 + 6.0], [T0 + 7.0], [T0 + 8.0], history.rows[-1].tolist()]
+    # stored as the store reads it back: every start, and the rows with traffic only
+    stored = json.loads(to_json({"history": history.to_stored()}))["history"]
+    assert stored == {
+        "starts": [T0 + 6.0, T0 + 7.0, T0 + 8.0, T0 + 9.0],
+        "busy": [3],
+        "rows": [history.rows[-1, 1:].tolist()],
+    }
     assert History.from_list(4, stored).points == history.points
     assert History.from_list(4, history.rows.tolist()).points == history.points  # rows whole
+    busy = History(2)
+    busy.add(closed[-1], 1.0)
+    busy.add(dataclasses.replace(closed[0], index=10, start_s=T0 + 10.0, end_s=T0 + 11.0), 1.0)
+    assert isinstance(busy.to_stored(), np.ndarray)  # no empty row: the array as it is
 
 
 def test_history_reads_the_rows_older_workers_stored():
@@ -58,7 +69,7 @@ def test_history_reads_the_rows_older_workers_stored():
         (T0 + 1, 100, 2, 1, (100, 0, 0, 0, 0, 0, 0)),
         (T0 + 2, 0, 0, 0, (0,) * 7),
     ]
-    assert History.from_list(4, list(history.to_stored())).points == history.points
+    assert History.from_list(4, history.to_stored()).points == history.points
     with pytest.raises(ValueError, match="history rows of 3 values"):
         History.from_list(4, [[T0, 1, 2]])
 
