@@ -262,9 +262,12 @@ def create_app(settings: StreamSettings) -> faust.App:
         stream = running["stream"] = stream.noack()
         async for event in stream.events():
             message = event.message
+            # Partitions revoked while this awaits (the broker, the committed state): the
+            # processor forgot them, and this event is Kafka's to deliver again.
+            generation = processor.generation
             unloaded = committed is not None and not committed.loaded(message.partition)
             if unloaded and not await load_committed(message.partition):
-                continue  # revoked: Kafka delivers it again to its next owner
+                continue
             now_s = time.time()
             if message.topic == topics.ticks:
                 await stream.ack(event)  # a tick carries no data
@@ -276,10 +279,12 @@ def create_app(settings: StreamSettings) -> faust.App:
                     caught_up = await flows_caught_up(message.partition, now_s)
                 else:
                     caught_up = await direct_caught_up(message.partition)
+                if processor.generation != generation:
+                    continue
                 processor.on_tick(message.partition, now_s, caught_up=caught_up)
             else:
                 quiet_ticks.pop(message.partition, None)
-                if not await in_sequence(message.partition, message.offset, now_s):
+                if not await in_sequence(message.partition, message.offset, now_s, generation):
                     continue
                 metrics.RECORDS_IN.inc()
                 acks.hold(event)
@@ -412,7 +417,7 @@ def create_app(settings: StreamSettings) -> faust.App:
     # skipped as handled already)
     quiet_ticks: dict[int, int] = {}
 
-    async def in_sequence(partition: int, offset: int, now_s: float) -> bool:
+    async def in_sequence(partition: int, offset: int, now_s: float, generation: int) -> bool:
         """Whether a flows message is the next of its partition; else rewind or skip it.
 
         Right after an assignment Faust has been seen to skip records (and to
@@ -423,8 +428,13 @@ def create_app(settings: StreamSettings) -> faust.App:
         offsets between are taken not to exist (a transactional producer's
         markers) and the stream goes on from the message.
         """
+        if processor.generation != generation:
+            return False  # revoked while the agent awaited: delivered again
         if not processor.start_known(partition):
-            processor.start_from(partition, await kafka_start(partition))
+            start = await kafka_start(partition)
+            if processor.generation != generation:
+                return False
+            processor.start_from(partition, start)
         expected = processor.expected_offset(partition)
         if expected is None or offset == expected:
             rewinding.pop(partition, None)

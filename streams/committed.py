@@ -33,7 +33,7 @@ partitions the worker owns, besides the links themselves.
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -42,7 +42,7 @@ from streams.exceptions import LinkcastError
 
 log = logging.getLogger(__name__)
 
-READ_S = 60.0  # a changelog partition not read to its end in this long: try again
+READ_S = 60.0  # no changelog message for this long while reading: try again
 
 
 class CommittedState(MutableMapping[str, Any]):
@@ -78,22 +78,29 @@ class CommittedState(MutableMapping[str, Any]):
             return True
         generation = self._generation
         started = time.monotonic()
-        messages = await read_committed(self.bootstrap, self.changelog_topic, wanted, within_s)
-        if generation != self._generation:
-            return False
         store = self.table.data  # Faust's store: it encodes the changelog's keys and values
-        for message in messages:
+        latest: dict[str, Any] = {}
+
+        def fold(message: Any) -> None:
             key = store._decode_key(message.key)
             if message.value is None:
-                self._data.pop(key, None)
+                latest.pop(key, None)
             else:
-                self._data[key] = store._decode_value(message.value)
+                latest[key] = store._decode_value(message.value)
+
+        read = await read_committed(
+            self.bootstrap, self.changelog_topic, wanted, fold, stalled_s=within_s
+        )
+        if generation != self._generation:
+            return False
+        self._data.update(latest)
         self._loaded.update(wanted)
         log.info(
             "exactly_once: flows partitions %s start from their committed changelog "
-            "(%d messages, %.2f s)",
+            "(%d messages, %d keys, %.2f s)",
             wanted,
-            len(messages),
+            read,
+            len(latest),
             time.monotonic() - started,
         )
         return True
@@ -107,7 +114,10 @@ class CommittedState(MutableMapping[str, Any]):
 
     def __delitem__(self, key: str) -> None:
         del self._data[key]
-        self.table.pop(key, None)
+        # a tombstone whatever Faust's own table holds, which may be short of the copy:
+        # its pop writes one only for a key it has
+        self.table.on_key_del(key)
+        self.table.data.pop(key, None)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
@@ -117,33 +127,42 @@ class CommittedState(MutableMapping[str, Any]):
 
 
 async def read_committed(
-    bootstrap: str, topic: str, partitions: list[int], within_s: float
-) -> list[Any]:
-    """Every committed message of ``partitions`` of ``topic``, in offset order per
-    partition, up to each one's last stable offset now."""
+    bootstrap: str,
+    topic: str,
+    partitions: list[int],
+    fold: Callable[[Any], None],
+    stalled_s: float = READ_S,
+) -> int:
+    """Hand every committed message of ``partitions`` of ``topic`` to ``fold``, in offset
+    order per partition, up to each one's last stable offset now; return how many.
+    Raises LinkcastError when no message comes for ``stalled_s``."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
         enable_auto_commit=False,
         group_id=None,
         isolation_level="read_committed",  # end_offsets then answers the last stable offset
     )
-    await asyncio.wait_for(consumer.start(), within_s)
+    await asyncio.wait_for(consumer.start(), stalled_s)
     try:
         tps = [TopicPartition(topic, p) for p in partitions]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
-        ends = await asyncio.wait_for(consumer.end_offsets(tps), within_s)
-        messages: list[Any] = []
-        deadline = time.monotonic() + within_s
+        ends = await asyncio.wait_for(consumer.end_offsets(tps), stalled_s)
+        read = 0
+        progress_s = time.monotonic()
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            if time.monotonic() > deadline:
+            if time.monotonic() - progress_s > stalled_s:
                 raise LinkcastError(
-                    f"could not read {topic} partitions {partitions} to their last stable "
-                    f"offsets {[ends[tp] for tp in tps]} in {within_s:.0f} s"
+                    f"reading {topic} partitions {partitions} to their last stable offsets "
+                    f"{[ends[tp] for tp in tps]}: nothing came in {stalled_s:.0f} s"
                 )
             batches = await consumer.getmany(*tps, timeout_ms=200)
             for tp in tps:
-                messages.extend(batches.get(tp, ()))
-        return messages
+                for message in batches.get(tp, ()):
+                    fold(message)
+                    read += 1
+            if batches:
+                progress_s = time.monotonic()
+        return read
     finally:
         await consumer.stop()

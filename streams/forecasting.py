@@ -244,6 +244,7 @@ def forecast_due(
         ),
         3,
     )
+    out += 0.0  # no -0.0 from rounding a tiny negative
     usable = (np.isfinite(out) & (out >= 0)).all(axis=(1, 2)).tolist()
     done_s = time.time()
     horizons_s = [h * bin_s for h in forecaster.horizons]

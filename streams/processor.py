@@ -184,6 +184,7 @@ class LinkProcessor:
         self.resume_grace_s = resume_grace_s
         self._last_tick_s: dict[int, float] = {}  # partition -> processing time of its last tick
         self._idle_from_s: dict[int, float] = {}  # partition -> silence before this not counted
+        self.generation = 0  # moves on at each forget_partitions
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
         self._loaded: set[int] = set()
@@ -209,7 +210,9 @@ class LinkProcessor:
 
         Records not in the store yet are dropped too: they were not acknowledged,
         so Kafka delivers them again to whichever worker gets their partition.
+        ``generation`` moves on: a caller that awaited meanwhile can tell.
         """
+        self.generation += 1
         self._links.clear()
         self._by_partition.clear()
         self._loaded.clear()
@@ -658,7 +661,7 @@ class LinkProcessor:
             history = History.from_list(self._history_bins, snapshot.get("history"))
             scores = ForecastScores.from_dict(snapshot.get("scores"))
             alerts = LinkAlerts.from_dict(self.alerting.bins, snapshot.get("alerts"))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
             log.warning("starting link %s afresh: its stored state is unusable (%s)", name, exc)
             return None
         link = self._links[name] = _Link(

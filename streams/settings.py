@@ -80,7 +80,7 @@ class StreamSettings(KafkaSettings):
         le=60,
         description="how often a worker stores the link states that changed and commits the "
         "records they hold (under exactly_once: one transaction per partition); None: 5 s "
-        "under at_least_once, 1 s under exactly_once",
+        "with the direct flows reader, else 1 s",
     )
     store: Literal["rocksdb://", "memory://"] = "rocksdb://"
     data_dir: Path = Path(".linkcast/worker")
@@ -147,21 +147,34 @@ class StreamSettings(KafkaSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _transactions_within_their_timeout(self) -> "StreamSettings":
+        if self.processing_guarantee == "exactly_once" and (self.checkpoint_s or 0) > 30:
+            raise ValueError(
+                "under exactly_once a checkpoint is a Kafka transaction, which the broker "
+                "aborts after 60 s (the producer's transaction timeout): set "
+                f"LINKCAST_CHECKPOINT_S to 30 or less (got {self.checkpoint_s:g})"
+            )
+        return self
+
     @property
     def checkpoint_interval_s(self) -> float:
-        """``checkpoint_s``, or its default for the processing guarantee.
+        """``checkpoint_s``, or its default: 5 s with the direct flows reader, else 1 s.
 
         A link that closes a bin every second changes every second, and each
-        store writes its whole state (about 10 KB with a full forecast history)
-        to RocksDB and the changelog: at 10,000 such links, 100 MB/s at one
-        checkpoint a second. Under at_least_once outputs do not wait for a
-        checkpoint, so it comes every 5 s: a fifth of the writes, and up to 5 s
-        more to read again after a crash. Under exactly_once committed readers
-        see outputs only at a checkpoint, so it stays at 1 s.
+        store writes its whole state (up to about 10 KB with a full forecast
+        history) to RocksDB and the changelog: at 10,000 such links, 100 MB/s at
+        one checkpoint a second. With the direct reader (at_least_once) outputs
+        do not wait for a checkpoint, so it comes every 5 s: a fifth of the
+        writes, and up to 5 s more to read again after a crash. Under
+        exactly_once committed readers see outputs only at a checkpoint, so it
+        stays at 1 s; with the Faust reader at 5 s a worker stalled in CI
+        (test_scale_out[faust]: each partition's next records never came, and
+        the worker read its partitions again every 5 s), so that too stays at 1 s.
         """
         if self.checkpoint_s is not None:
             return self.checkpoint_s
-        return 1.0 if self.processing_guarantee == "exactly_once" else 5.0
+        return 5.0 if self.reads_flows_directly else 1.0
 
     @property
     def reads_flows_directly(self) -> bool:

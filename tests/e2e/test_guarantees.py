@@ -141,7 +141,7 @@ def test_exactly_once_outputs_each_window_classification_and_forecast_once_acros
     if check.duplicates:
         copies = duplicated_windows(kafka_bootstrap, topics.windows)
         raise AssertionError(
-            f"{check.duplicates} windows published twice to read_committed readers; worker 1 "
+            f"{check.duplicates} extra copies of windows for read_committed readers; worker 1 "
             f"was killed at {killed_wall:.3f} (wall clock); the first: {copies}"
         )
 
@@ -174,7 +174,7 @@ def duplicated_windows(bootstrap: str, topic: str, first: int = 10) -> dict[str,
     """The first windows of ``topic`` a read_committed reader sees more than once, each
     copy as partition@offset and the wall time it was emitted at, to tell who made it."""
     copies: dict[str, list[str]] = {}
-    for message in read_topic(bootstrap, topic, committed_only=True):
+    for message in read_topic(bootstrap, topic, timeout_s=30, committed_only=True):
         window = json.loads(message.value)
         name = f"{window['link']}@{window['bin_start_s'] - T0:+.2f}"
         copies.setdefault(name, []).append(

@@ -176,7 +176,16 @@ def test_bins_follow_event_time_with_a_watermark_per_link(
 def test_an_idle_link_is_expired_with_tombstones_and_starts_afresh(
     kafka_bootstrap, topic_prefix, tmp_path: Path
 ):
-    env = fast_env(kafka_bootstrap, topic_prefix, tmp_path, partitions="1", link_expire_after_s="3")
+    # checkpoints every second: the link is stored before it expires, so that its deletion
+    # is a tombstone (a link that expires unstored leaves nothing to delete)
+    env = fast_env(
+        kafka_bootstrap,
+        topic_prefix,
+        tmp_path,
+        partitions="1",
+        link_expire_after_s="3",
+        checkpoint_s="1",
+    )
     topics = Topics(topic_prefix)
     [changelog] = changelog_topics(topic_prefix, tmp_path / "naming")
     assert run_linkcast(["topics", "create"], env).returncode == 0

@@ -63,9 +63,13 @@ def test_commits_note_the_offset_after_each_acknowledged_record():
     assert commits.take() == {}  # taken once
 
 
-def test_checkpoints_come_every_5_s_unless_transactions_wait_for_them():
+def test_checkpoints_come_every_5_s_with_the_direct_reader_only():
     assert StreamSettings().checkpoint_interval_s == 5.0
     assert StreamSettings(processing_guarantee="exactly_once").checkpoint_interval_s == 1.0
+    assert StreamSettings(flows_reader="faust").checkpoint_interval_s == 1.0
     assert StreamSettings(checkpoint_s=2.5).checkpoint_interval_s == 2.5
     with pytest.raises(ValidationError):
         StreamSettings(checkpoint_s=0)
+    assert StreamSettings(checkpoint_s=60).checkpoint_interval_s == 60
+    with pytest.raises(ValidationError, match="30 or less"):
+        StreamSettings(checkpoint_s=45, processing_guarantee="exactly_once")
