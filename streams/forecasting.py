@@ -177,32 +177,32 @@ class History:
         """From ``to_stored``, or from the rows of an older linkcast: (start, bytes, packets,
         flows, [bytes per class])."""
         history = cls(size)
+        if not size or not data:
+            return history
         if isinstance(data, dict):
-            data = _whole_rows(data)
-        rows = (
-            [
-                [*row[:4], *row[4]] if len(row) == 5 and isinstance(row[4], list) else row
-                for row in data or []
-            ][-size:]
-            if size
-            else []
-        )
-        if rows:
-            array = np.asarray(rows, dtype=np.float64)
-            if array.ndim != 2 or array.shape[1] != len(COLUMNS):
-                raise ValueError(f"history rows of {array.shape[-1]} values, not {len(COLUMNS)}")
-            history.rows[size - len(rows) :] = array
-            history.count = len(rows)
+            array = _whole_rows(data)[-size:]
+        else:
+            array = np.asarray(
+                [
+                    [*row[:4], *row[4]] if len(row) == 5 and isinstance(row[4], list) else row
+                    for row in data[-size:]
+                ],
+                dtype=np.float64,
+            )
+        if array.ndim != 2 or array.shape[1] != len(COLUMNS):
+            raise ValueError(f"history rows of {array.shape[-1]} values, not {len(COLUMNS)}")
+        history.rows[size - len(array) :] = array
+        history.count = len(array)
         return history
 
 
-def _whole_rows(stored: dict[str, Any]) -> list[list[float]]:
+def _whole_rows(stored: dict[str, Any]) -> np.ndarray:
     """``History.to_stored``'s starts and rows with traffic, as whole rows."""
     rows = np.zeros((len(stored["starts"]), len(COLUMNS)), dtype=np.float64)
     rows[:, 0] = stored["starts"]
     if len(stored["busy"]):
         rows[stored["busy"], 1:] = stored["rows"]
-    return rows.tolist()
+    return rows
 
 
 @dataclass(frozen=True, eq=False)
