@@ -24,7 +24,7 @@ from models.series import Windows
 
 QUANTILES = (0.1, 0.5, 0.9)
 #: Batch sizes of the TFLite models a version ships: a call runs in chunks of the
-#: largest, the last chunk padded up to the smallest that holds it.
+#: largest, the rest in the sizes that take least time (``inference.chunk_plans``).
 TFLITE_BATCHES = (1, 16, 256)
 
 

@@ -80,7 +80,7 @@ def test_numpy_lstm_matches_keras_within_tolerance():
 
 def test_tflite_models_of_a_version_match_keras_for_any_batch_size(tmp_path):
     from models.forecaster import TFLITE_BATCHES, ForecasterParams, build, export_tflite
-    from models.inference import LiteForecaster
+    from models.inference import LiteForecaster, chunk_plans
 
     model = build(ForecasterParams(window_bins=12, horizons=(1, 3)))
     paths = {}
@@ -88,11 +88,35 @@ def test_tflite_models_of_a_version_match_keras_for_any_batch_size(tmp_path):
         paths[batch] = tmp_path / f"b{batch}.tflite"
         paths[batch].write_bytes(export_tflite(model, 12, batch))
     engine = LiteForecaster(paths)
-    for n in (1, 5, 16, 37):  # one model exactly, padding, several chunks
-        x = np.random.default_rng(n).normal(size=(n, 12, model.input_shape[-1])).astype(np.float32)
-        out = engine(x)
-        assert out.shape == (n, 2, 3)
-        assert np.max(np.abs(out - np.asarray(model(x, training=False)))) < FORECAST_TOLERANCE
+    assert set(engine.call_s) == {1, 16}
+    assert all(s > 0 for s in engine.call_s.values())
+    # the plan follows this machine's timings; each kind of plan, whatever they are
+    for call_s in (engine.call_s, {1: 1e-6, 16: 1.0}, {1: 1.0, 16: 1e-6}):
+        engine._plans = chunk_plans(call_s)
+        for n in (1, 5, 16, 37):  # one model exactly, padding, several chunks
+            x = np.random.default_rng(n).normal(size=(n, 12, model.input_shape[-1]))
+            out = engine(x.astype(np.float32))
+            assert out.shape == (n, 2, 3)
+            assert np.max(np.abs(out - np.asarray(model(x, training=False)))) < FORECAST_TOLERANCE
+
+
+def test_a_call_runs_in_the_chunks_that_cost_least():
+    from models.inference import chunk_plans
+
+    # the packaged model's calls on one pinned core: 95 us, 297 us and 3.5 ms
+    plans = chunk_plans({1: 95e-6, 16: 297e-6, 256: 3542e-6})
+    assert len(plans) == 256
+    assert plans[0] == []
+    assert plans[1] == [1]
+    assert plans[3] == [1, 1, 1]
+    assert plans[4] == [16]
+    assert sorted(plans[17]) == [1, 16]
+    assert sorted(plans[40]) == [16, 16, 16]
+    assert plans[200] == [256]  # 13 calls of 16 would take 3.9 ms
+    for n, plan in enumerate(plans):  # every window has a place
+        assert sum(plan) >= n
+    # a machine where small calls cost nearly as much as large ones pads instead
+    assert chunk_plans({1: 1.0, 16: 1.1, 256: 1.2})[17] == [256]
 
 
 def test_ties_go_to_the_first_class_by_name_as_in_scikit_learn():
