@@ -42,6 +42,19 @@ def broker_urls(bootstrap: str) -> list[str]:
     return [f"kafka://{hp.strip()}" for hp in bootstrap.split(",") if hp.strip()]
 
 
+#: RocksDB per table partition. Faust's defaults (64 MiB memtables, up to three, and a
+#: 2 GiB block cache) are sized for reads; the worker reads a partition's states once,
+#: when it is assigned, and overwrites every link's state at each checkpoint. Under
+#: ``linkcast soak`` (10,000 links over 4 partitions, about 10 MB/s of states) the
+#: worker's RSS was about 180 MiB higher with RocksDB than with ``memory://``, and its
+#: CPU 86 % against 92-97 %.
+ROCKSDB_OPTIONS = {
+    "write_buffer_size": 16 << 20,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 << 20,
+}
+
+
 def create_app(settings: StreamSettings) -> faust.App:
     """Build the worker's Faust app from settings (and from nothing else)."""
     topics = Topics.from_settings(settings)
@@ -111,7 +124,12 @@ def create_app(settings: StreamSettings) -> faust.App:
     commits = Commits()
     # JSON keys; the values are JSON already (the processor encodes each snapshot once,
     # which the changelog and RocksDB then take as they are: raw bytes)
-    table = app.Table("links", partitions=settings.partitions, value_type=bytes)
+    table = app.Table(
+        "links",
+        partitions=settings.partitions,
+        value_type=bytes,
+        options=dict(ROCKSDB_OPTIONS) if settings.store == "rocksdb://" else None,
+    )
     transactions = (
         Transactions(app, topics.flows, table.changelog_topic.get_topic_name())
         if exactly_once

@@ -73,3 +73,18 @@ def test_checkpoints_come_every_5_s_with_the_direct_reader_only():
     assert StreamSettings(checkpoint_s=60).checkpoint_interval_s == 60
     with pytest.raises(ValidationError, match="30 or less"):
         StreamSettings(checkpoint_s=45, processing_guarantee="exactly_once")
+
+
+def test_rocksdb_is_sized_for_writes_and_memory_has_no_options(tmp_path: Path):
+    from streams.app import ROCKSDB_OPTIONS
+
+    def store_of(store: str):
+        settings = StreamSettings(topic_prefix="t", data_dir=tmp_path, store=store)
+        (table,) = create_app(settings).tables.values()
+        return table.data
+
+    rocks = store_of("rocksdb://").rocksdb_options
+    assert rocks.write_buffer_size == ROCKSDB_OPTIONS["write_buffer_size"] == 16 << 20
+    assert rocks.max_write_buffer_number == 2
+    assert rocks.block_cache_size == 16 << 20  # Faust's default: 2 GiB a partition
+    assert not hasattr(store_of("memory://"), "rocksdb_options")
