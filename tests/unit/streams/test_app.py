@@ -78,13 +78,13 @@ def test_checkpoints_come_every_5_s_with_the_direct_reader_only():
 def test_rocksdb_is_sized_for_writes_and_memory_has_no_options(tmp_path: Path):
     from streams.app import ROCKSDB_OPTIONS
 
-    def store_of(store: str):
+    def table_of(store: str):
         settings = StreamSettings(topic_prefix="t", data_dir=tmp_path, store=store)
         (table,) = create_app(settings).tables.values()
-        return table.data
+        return table
 
-    rocks = store_of("rocksdb://").rocksdb_options
+    rocks = table_of("rocksdb://").data.rocksdb_options
     assert rocks.write_buffer_size == ROCKSDB_OPTIONS["write_buffer_size"] == 16 << 20
     assert rocks.max_write_buffer_number == 2
     assert rocks.block_cache_size == 16 << 20  # Faust's default: 2 GiB a partition
-    assert not hasattr(store_of("memory://"), "rocksdb_options")
+    assert table_of("memory://").options is None
