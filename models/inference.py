@@ -201,7 +201,7 @@ class LiteForecaster:
                 interpreter.get_output_details()[0]["index"],
             )
         #: seconds one call of each batch size takes here, measured once
-        self.call_s = {batch: self._time_call(batch) for batch in self.batches}
+        self.call_s = self._time_calls()
         self._plans = chunk_plans(self.call_s)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -237,18 +237,20 @@ class LiteForecaster:
         full, rest = divmod(n, largest)
         return [largest] * full + self._plans[rest]
 
-    def _time_call(self, batch: int) -> float:
-        """The least of three timed calls of the ``batch`` model, after one to warm it up."""
-        interpreter, inp, _ = self._runs[batch]
-        shape = interpreter.get_input_details()[0]["shape"]
-        zeros = np.zeros(shape, np.float32)
-        best = math.inf
-        for k in range(4):
-            started = time.perf_counter()
-            interpreter.set_tensor(inp, zeros)
-            interpreter.invoke()
-            if k:
-                best = min(best, time.perf_counter() - started)
+    def _time_calls(self, rounds: int = 5) -> dict[int, float]:
+        """The least of ``rounds`` timed calls of each model, after one to warm them up,
+        the sizes taking turns (so that a busy moment slows them all, not one)."""
+        zeros = {}
+        for batch, (interpreter, _, _) in self._runs.items():
+            zeros[batch] = np.zeros(interpreter.get_input_details()[0]["shape"], np.float32)
+        best = dict.fromkeys(self._runs, math.inf)
+        for k in range(rounds + 1):
+            for batch, (interpreter, inp, _) in self._runs.items():
+                started = time.perf_counter()
+                interpreter.set_tensor(inp, zeros[batch])
+                interpreter.invoke()
+                if k:
+                    best[batch] = min(best[batch], time.perf_counter() - started)
         return best
 
 

@@ -88,3 +88,9 @@ def test_rocksdb_is_sized_for_writes_and_memory_has_no_options(tmp_path: Path):
     assert rocks.max_write_buffer_number == 2
     assert rocks.block_cache_size == 16 << 20  # Faust's default: 2 GiB a partition
     assert table_of("memory://").options is None
+    # Faust pops keys from the options it is given: the app hands it a copy
+    assert ROCKSDB_OPTIONS == {
+        "write_buffer_size": 16 << 20,
+        "max_write_buffer_number": 2,
+        "block_cache_size": 16 << 20,
+    }
