@@ -159,7 +159,7 @@ class History:
         no traffic, every start and only the rows with traffic.
 
         Most rows of a quiet link are empty, and stored whole they made most of its
-        state (60 rows of 12 numbers, about 3.6 KB of JSON; 1.1 KB this way, in the same
+        state (60 rows of 11 numbers, about 3.6 KB of JSON; 1.1 KB this way, in the same
         9 us). ``records.to_json`` writes arrays as ``tolist`` would, without the lists
         (converting took about 3 % of ``bench processor --link-rate 1`` under cProfile).
         """
@@ -174,7 +174,7 @@ class History:
         }
 
     @classmethod
-    def from_list(cls, size: int, data: list[list[Any]] | dict[str, Any] | None) -> "History":
+    def from_stored(cls, size: int, data: list[list[Any]] | dict[str, Any] | None) -> "History":
         """From ``to_stored``, or from the rows of an older linkcast: (start, bytes, packets,
         flows, [bytes per class])."""
         history = cls(size)

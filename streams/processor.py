@@ -658,7 +658,7 @@ class LinkProcessor:
             bins = LinkBins.from_dict(snapshot["bins"], self.config)
             partition = int(snapshot["partition"])
             last_offset = int(snapshot["last_offset"])
-            history = History.from_list(self._history_bins, snapshot.get("history"))
+            history = History.from_stored(self._history_bins, snapshot.get("history"))
             scores = ForecastScores.from_dict(snapshot.get("scores"))
             alerts = LinkAlerts.from_dict(self.alerting.bins, snapshot.get("alerts"))
         except (KeyError, IndexError, TypeError, ValueError) as exc:

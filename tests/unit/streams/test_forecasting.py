@@ -54,8 +54,8 @@ def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
         "busy": [3],
         "rows": [history.rows[-1, 1:].tolist()],
     }
-    assert History.from_list(4, stored).points == history.points
-    assert History.from_list(4, history.rows.tolist()).points == history.points  # rows whole
+    assert History.from_stored(4, stored).points == history.points
+    assert History.from_stored(4, history.rows.tolist()).points == history.points  # rows whole
     busy = History(2)
     busy.add(closed[-1], 1.0)
     busy.add(dataclasses.replace(closed[0], index=10, start_s=T0 + 10.0, end_s=T0 + 11.0), 1.0)
@@ -64,14 +64,14 @@ def test_history_keeps_the_last_bins_and_fills_skipped_silence_with_zeros():
 
 def test_history_reads_the_rows_older_workers_stored():
     old = [[T0 + 1, 100, 2, 1, [100, 0, 0, 0, 0, 0, 0]], [T0 + 2, 0, 0, 0, [0] * 7]]
-    history = History.from_list(4, old)
+    history = History.from_stored(4, old)
     assert history.points == [
         (T0 + 1, 100, 2, 1, (100, 0, 0, 0, 0, 0, 0)),
         (T0 + 2, 0, 0, 0, (0,) * 7),
     ]
-    assert History.from_list(4, history.to_stored()).points == history.points
+    assert History.from_stored(4, history.to_stored()).points == history.points
     with pytest.raises(ValueError, match="history rows of 3 values"):
-        History.from_list(4, [[T0, 1, 2]])
+        History.from_stored(4, [[T0, 1, 2]])
 
 
 def test_a_resized_history_keeps_its_last_bins():
