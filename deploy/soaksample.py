@@ -29,6 +29,7 @@ class Sample:
     lag: float  # flows messages not yet processed, all partitions
     partitions_seen: int  # partitions with a lag figure (the worker reports its own)
     load1: float  # the machine's one-minute load average
+    heap_in_use_bytes: float | None = None  # glibc's, from the worker's metrics (None: not shown)
     latency: dict[str, Buckets] = field(default_factory=dict)  # stage -> buckets
 
 
@@ -83,6 +84,7 @@ def take_sample(pid: int, url: str, t_s: float, sent: int) -> Sample | None:
         lag=sum(lag_by_partition.values()),
         partitions_seen=len(lag_by_partition),
         load1=os.getloadavg()[0],
+        heap_in_use_bytes=plain.get("linkcast_malloc_in_use_bytes"),
         latency=latency,
     )
 

@@ -5,6 +5,7 @@ import asyncio
 import gc
 from pathlib import Path
 
+from streams import allocator
 from streams.settings import KafkaSettings, StreamSettings
 
 #: The youngest generation's collection threshold for the worker (CPython 3.11's default:
@@ -45,6 +46,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from streams.topics import topic_specs
 
     settings = StreamSettings()
+    allocator.register_gauges()
     app = create_app(settings)  # loads the models: a broken one stops it before Kafka is touched
     asyncio.run(
         ensure_topics(settings.kafka_bootstrap, topic_specs(settings), settings.broker_timeout_s)

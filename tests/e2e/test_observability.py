@@ -135,6 +135,16 @@ def test_every_metric_a_rule_or_dashboard_reads_is_exported(stack: Stack):
     assert "linkcast_api_request_duration_seconds_bucket" in api
 
 
+def test_the_worker_shows_what_its_c_allocator_holds(stack: Stack):
+    """streams.allocator's gauges: glibc's heap in use and free (this machine's libc)."""
+    text = httpx.get(f"{stack.worker_url}/metrics", timeout=5).text
+    families = text_string_to_metric_families(text)
+    samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
+    # the worker holds its state, the models and Faust: tens of MiB at the least
+    assert samples["linkcast_malloc_in_use_bytes"] > 10 << 20
+    assert samples["linkcast_malloc_free_bytes"] >= 0
+
+
 @pytest.fixture(scope="module")
 def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("prometheus")

@@ -8,7 +8,8 @@ import pytest
 
 from deploy import growth
 from deploy.cli import build_parser, main
-from deploy.soaksample import quantile
+from deploy.soakreport import MIB, interval, row_text
+from deploy.soaksample import STAGES, Sample, quantile
 
 # a 10-minute run sampled every 10 s, as `make soak` does
 TIMES = [10.0 * k for k in range(1, 61)]
@@ -89,6 +90,22 @@ def test_quantile_above_the_largest_bound_is_that_bound():
 
 def test_quantile_of_an_interval_without_observations_is_none():
     assert quantile(0.5, BEFORE, dict(BEFORE)) is None
+
+
+def sample(t_s: float, heap: float | None) -> Sample:
+    no_latency: dict[str, dict[float, float]] = {stage: {} for stage in STAGES}
+    return Sample(
+        t_s, 8_000, 800 * MIB, t_s * 0.9, 8_000, 10_000, 10_500, 12, 4, 1.1, heap, no_latency
+    )
+
+
+def test_a_row_shows_the_heap_in_use_beside_rss_or_a_dash_without_it():
+    row = interval(sample(10, None), sample(20, 500 * MIB))
+    assert row["rss_mib"] == 800
+    assert row["heap_in_use_mib"] == 500
+    assert row["cpu_share"] == pytest.approx(0.9)
+    assert row_text(row).split()[1:4] == ["800.0", "500", "90"]
+    assert row_text(interval(None, sample(10, None))).split()[1:3] == ["800.0", "-"]
 
 
 # ---- arguments -------------------------------------------------------------
