@@ -4,7 +4,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 import faust
@@ -55,6 +55,19 @@ ROCKSDB_OPTIONS = {
 }
 
 
+class _App(faust.App):
+    """A Faust app that runs ``before_stop`` first when it stops, while its consumer,
+    tables and producer still work: Faust's own ``on_stop`` stops the tables first thing,
+    and sends no partitions-revoked signal."""
+
+    before_stop: Callable[[], Awaitable[None]] | None = None
+
+    async def on_stop(self) -> None:
+        if self.before_stop is not None:
+            await self.before_stop()
+        await super().on_stop()
+
+
 def create_app(settings: StreamSettings) -> faust.App:
     """Build the worker's Faust app from settings (and from nothing else)."""
     topics = Topics.from_settings(settings)
@@ -69,7 +82,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         discard_local_state(datadir)
     datadir.parent.mkdir(parents=True, exist_ok=True)
     partitioner = KeyPartitioner()
-    app = faust.App(
+    app = _App(
         settings.app_id,
         broker=broker_urls(settings.kafka_bootstrap),
         store=settings.store,
@@ -633,21 +646,41 @@ def create_app(settings: StreamSettings) -> faust.App:
             # makes none
             await app.producer.send(topics.ticks, None, body, partition, None, None)
 
+    async def last_checkpoint(why: str) -> None:
+        """Store and commit what this worker did before it gives up its partitions, so
+        that neither the next owner nor this one (under exactly_once its transactions stay
+        open for the partitions it keeps) does it again. Call under the drain lock."""
+        stream = running.get("stream")
+        if transactions is not None and stream is not None:
+            await _drain(time.time(), checkpoint=True)
+        elif reader is not None and stream is not None and reader.partitions:
+            try:  # the next owner starts where this one stopped
+                await _drain(time.time(), checkpoint=True)
+            except Exception as exc:  # it reads again what was not committed
+                log.warning("committing the flows offsets at %s failed: %r", why, exc)
+
+    async def before_stop() -> None:
+        """A stopping worker (SIGTERM) checkpoints as a rebalance does, within
+        ``broker_timeout_s``: past it, the next owner redoes what was not stored."""
+        async with draining:
+            try:
+                await asyncio.wait_for(last_checkpoint("the stop"), settings.broker_timeout_s)
+            except TimeoutError:
+                log.warning(
+                    "the last checkpoint did not finish in %g s; stopping without it",
+                    settings.broker_timeout_s,
+                )
+            except Exception as exc:  # stopping all the same; the next owner redoes it
+                log.warning("the last checkpoint failed: %r; stopping without it", exc)
+
+    app.before_stop = before_stop
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Under the drain lock: a drain that awaits the producer must not then store
         # states of partitions forgotten meanwhile (no event left to write them with).
         async with draining:
-            stream = running.get("stream")
-            if transactions is not None and stream is not None:
-                # Commit what this worker did, so that neither the next owner nor this
-                # one (its transactions stay open for the partitions it keeps) redoes it.
-                await _drain(time.time(), checkpoint=True)
-            elif reader is not None and stream is not None and reader.partitions:
-                try:  # the next owner starts where this one stopped
-                    await _drain(time.time(), checkpoint=True)
-                except Exception as exc:  # it reads again what was not committed
-                    log.warning("committing the flows offsets at a revoke failed: %r", exc)
+            await last_checkpoint("a revoke")
             if reader is not None:
                 reader.stop_reading()
             processor.forget_partitions()

@@ -238,6 +238,16 @@ def _segment(links: list[str], start_s: float, rng: random.Random) -> list[FlowR
     ]
 
 
+#: beside the links, the table holds each partition's next offset not in the store
+MARKERS = {partition_key(p) for p in range(4)}
+
+
+def stored_keys(bootstrap: str, changelog: str) -> set[str]:
+    """The keys (links and MARKERS) the table's changelog holds a value for now."""
+    table = latest_by_key(read_topic(bootstrap, changelog))
+    return {table_link(k) for k, v in table.items() if v}
+
+
 @pytest.mark.kafka
 @pytest.mark.e2e
 def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
@@ -269,6 +279,7 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
         return any(now.get(link, (0, 0, 0))[0] > beyond.get(link, (0, 0, 0))[0] for link in links)
 
     assert run_linkcast(["topics", "create"], env).returncode == 0
+    [changelog] = changelog_topics(topic_prefix, tmp_path / "naming")
     timings: dict[str, float] = {}
     # 1. SIGTERM mid-stream, then the same data dir
     log1, log2 = tmp_path / "worker1.log", tmp_path / "worker2.log"
@@ -278,6 +289,11 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
         wait_until(lambda: alive(w1, log1) and progressed({}), CLOSE_S, "worker 1 to close bins")
         assert pub.published < len(segments[0]), "worker 1 was to stop mid-stream"
         assert stop(w1, log1) == 0
+    # stopped a few seconds in, before its first checkpoint (every 5 s): the stop stored
+    # every link it published a state of (streams.app, before_stop)
+    assert stored_keys(kafka_bootstrap, changelog) - MARKERS == set(
+        state_totals(kafka_bootstrap, topics.link_state)
+    )
     pub.join(60)
     assert list(d1.rglob("CURRENT")), "no RocksDB files in the data dir: is the table in memory?"
     expected.add(segments[0])
@@ -314,13 +330,10 @@ def test_state_survives_sigterm_kill_9_and_an_empty_data_dir(
     check = assert_each_record_counted_once(kafka_bootstrap, topics, expected)
     for name, value in {**timings, "window_reemissions": check.duplicates}.items():
         record_property(name, round(value, 1))
-    [changelog] = changelog_topics(topic_prefix, tmp_path / "naming")
     assert changelog in topic_names(kafka_bootstrap)
-    table = latest_by_key(read_topic(kafka_bootstrap, changelog))
-    keys = {table_link(k) for k, v in table.items() if v}
-    # beside the links, each partition's next offset not in the store (see expected_offset)
-    assert keys - {partition_key(p) for p in range(4)} == set(links)
-    assert keys & {partition_key(p) for p in range(4)}
+    stored = stored_keys(kafka_bootstrap, changelog)
+    assert stored - MARKERS == set(links)
+    assert stored & MARKERS
 
 
 def test_every_semantic_points_at_real_tests():
