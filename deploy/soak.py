@@ -17,8 +17,8 @@ The run:
    for good and as many new ones appear. The records are the simulator's
    flows (as in ``linkcast bench stream``), re-keyed.
 4. **Samples** every ``--sample`` s: the worker's resident memory and CPU (from
-   ``/proc``), the C allocator's bytes in use (``linkcast_malloc_in_use_bytes``:
-   RSS above it is memory freed but held), records in, bins closed, links
+   ``/proc``), glibc's heap in use (``linkcast_malloc_in_use_bytes``; RSS also
+   holds its free heap, Python's own arenas and the libraries), records in, bins closed, links
    tracked, consumer lag (the sum of ``linkcast_consumer_lag_records``), the
    p50/p99 of each stage latency over the interval (from histogram deltas) and
    the machine's load average.

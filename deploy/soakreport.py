@@ -18,7 +18,7 @@ MEMORY_MARGIN = 0.02  # of the same
 LAG_SLOPE_S = 1.0  # seconds of input per minute
 LAG_MARGIN_S = 5.0  # seconds of input
 HEADER = (
-    f"{'t s':>6} {'RSS MiB':>8} {'heap':>6} {'CPU %':>6} {'lag':>7} {'links':>7} {'in/s':>7} "
+    f"{'t s':>6} {'RSS MiB':>8} {'heap MiB':>8} {'CPU %':>6} {'lag':>7} {'links':>7} {'in/s':>7} "
     f"{'bins/s':>7} {'rec->close p50/p99 s':>21} {'close->fc p50/p99 ms':>21} {'load1':>6}"
 )
 
@@ -29,7 +29,8 @@ def interval(before: Sample | None, after: Sample) -> dict[str, Any]:
     row: dict[str, Any] = {
         "t_s": round(after.t_s, 1),
         "rss_mib": after.rss_bytes / MIB,
-        # what the C allocator has handed out: RSS above it is memory freed but held
+        # what glibc's malloc has handed out (RSS also holds its free heap, Python's own
+        # arenas and the libraries)
         "heap_in_use_mib": None
         if after.heap_in_use_bytes is None
         else after.heap_in_use_bytes / MIB,
@@ -64,7 +65,7 @@ def row_text(row: dict[str, Any]) -> str:
         f"{s(row['bin_close_to_forecast_p99_s'], 1000, 1)}"
     )
     return (
-        f"{row['t_s']:>6.0f} {row['rss_mib']:>8.1f} {heap:>6} {cpu:>6} {row['lag']:>7.0f} "
+        f"{row['t_s']:>6.0f} {row['rss_mib']:>8.1f} {heap:>8} {cpu:>6} {row['lag']:>7.0f} "
         f"{row['links_tracked']:>7.0f} {row['records_in_per_s']:>7.0f} "
         f"{row['bins_closed_per_s']:>7.0f} {to_close:>21} {to_fc:>21} {row['load1']:>6.2f}"
     )

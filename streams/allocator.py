@@ -6,16 +6,22 @@ long-lived one stay resident. In ``linkcast soak`` (10,000 links) the heap came
 to hold about as much free memory as memory in use (about 250 MiB of each,
 ``mallinfo2`` every 10 s) while RSS rose in steps. These figures tell the two
 apart: ``linkcast_malloc_in_use_bytes`` growing is memory the worker keeps;
-``linkcast_malloc_free_bytes`` growing is fragmentation.
+``linkcast_malloc_free_bytes`` growing is, roughly, fragmentation (it includes
+the free top of the heap, which glibc does give back). The rest of RSS is
+outside malloc: Python's own arenas for small objects, the libraries and the
+models.
 
-Where the C library is not glibc (musl, macOS) there are no figures and the
-gauges are not registered.
+Where the C library has no ``mallinfo2`` (musl, macOS, glibc before 2.33)
+there are no figures and the gauges are not registered. With another
+allocator preloaded (jemalloc) the figures describe glibc's nearly unused heap.
 """
 
 import ctypes
-from collections.abc import Callable
+from collections.abc import Iterator
 
-from prometheus_client import Gauge
+from prometheus_client import REGISTRY
+from prometheus_client.metrics_core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 
 class _MallInfo2(ctypes.Structure):
@@ -42,7 +48,7 @@ def _glibc() -> ctypes.CDLL | None:
     """The process's C library, if it is a glibc with ``mallinfo2``."""
     try:
         libc = ctypes.CDLL(None)
-    except OSError:
+    except (OSError, TypeError):  # TypeError: Windows wants a name
         return None
     if not hasattr(libc, "mallinfo2"):
         return None
@@ -54,7 +60,7 @@ _LIBC = _glibc()
 
 
 def available() -> bool:
-    """Whether this process's allocator is glibc's, which this module reads."""
+    """Whether this process's C library has glibc's ``mallinfo2``, which this module reads."""
     return _LIBC is not None
 
 
@@ -67,22 +73,27 @@ def heap_bytes() -> tuple[int, int] | None:
     return info.uordblks + info.hblkhd, info.fordblks
 
 
+class _HeapCollector(Collector):
+    """Both figures from one ``mallinfo2`` call a scrape (it walks the free lists)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        figures = heap_bytes()
+        if figures is None:
+            return
+        in_use, free = figures
+        yield GaugeMetricFamily(
+            "linkcast_malloc_in_use_bytes",
+            "Bytes the C allocator (glibc) has handed out, mmapped blocks included",
+            value=in_use,
+        )
+        yield GaugeMetricFamily(
+            "linkcast_malloc_free_bytes",
+            "Bytes free inside the C allocator's heaps, held from the system",
+            value=free,
+        )
+
+
 def register_gauges() -> None:
     """Serve the heaps' figures with the worker's metrics (once a process; glibc only)."""
-    if _LIBC is None:
-        return
-
-    def reading(index: int) -> Callable[[], float]:
-        def read() -> float:
-            figures = heap_bytes()
-            return 0.0 if figures is None else float(figures[index])
-
-        return read
-
-    Gauge(
-        "linkcast_malloc_in_use_bytes", "Bytes the C allocator (glibc) has handed out"
-    ).set_function(reading(0))
-    Gauge(
-        "linkcast_malloc_free_bytes",
-        "Bytes free inside the C allocator's heaps but held from the system (fragmentation)",
-    ).set_function(reading(1))
+    if _LIBC is not None:
+        REGISTRY.register(_HeapCollector())

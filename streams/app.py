@@ -646,41 +646,52 @@ def create_app(settings: StreamSettings) -> faust.App:
             # makes none
             await app.producer.send(topics.ticks, None, body, partition, None, None)
 
-    async def last_checkpoint(why: str) -> None:
-        """Store and commit what this worker did before it gives up its partitions, so
-        that neither the next owner nor this one (under exactly_once its transactions stay
-        open for the partitions it keeps) does it again. Call under the drain lock."""
-        stream = running.get("stream")
-        if transactions is not None and stream is not None:
+    async def stop_checkpoint() -> None:
+        """The last checkpoint of a stopping worker (SIGTERM): every link's state stored
+        and what it holds committed, so that the next owner does none of it again.
+
+        The drain lock is taken for good: a drain after this one (the reader's, the
+        agent's) would write to tables Faust is stopping, or commit past states a
+        checkpoint cut short left unstored. Both the wait for the lock and the
+        checkpoint are bounded by ``broker_timeout_s``; past it the worker stops
+        without, and the next owner redoes what was not committed.
+        """
+
+        async def checkpoint() -> None:
+            await draining.acquire()  # never released
+            stream = running.get("stream")
+            if stream is None or (reader is not None and not reader.partitions):
+                return  # nothing read yet
+            acks.persist_all()
             await _drain(time.time(), checkpoint=True)
-        elif reader is not None and stream is not None and reader.partitions:
-            try:  # the next owner starts where this one stopped
-                await _drain(time.time(), checkpoint=True)
-            except Exception as exc:  # it reads again what was not committed
-                log.warning("committing the flows offsets at %s failed: %r", why, exc)
 
-    async def before_stop() -> None:
-        """A stopping worker (SIGTERM) checkpoints as a rebalance does, within
-        ``broker_timeout_s``: past it, the next owner redoes what was not stored."""
-        async with draining:
-            try:
-                await asyncio.wait_for(last_checkpoint("the stop"), settings.broker_timeout_s)
-            except TimeoutError:
-                log.warning(
-                    "the last checkpoint did not finish in %g s; stopping without it",
-                    settings.broker_timeout_s,
-                )
-            except Exception as exc:  # stopping all the same; the next owner redoes it
-                log.warning("the last checkpoint failed: %r; stopping without it", exc)
+        try:
+            await asyncio.wait_for(checkpoint(), settings.broker_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "the last checkpoint did not finish in %g s; stopping without it",
+                settings.broker_timeout_s,
+            )
+        except Exception as exc:  # stopping all the same; the next owner redoes it
+            log.warning("the last checkpoint failed: %r; stopping without it", exc)
 
-    app.before_stop = before_stop
+    app.before_stop = stop_checkpoint
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         # Under the drain lock: a drain that awaits the producer must not then store
         # states of partitions forgotten meanwhile (no event left to write them with).
         async with draining:
-            await last_checkpoint("a revoke")
+            stream = running.get("stream")
+            if transactions is not None and stream is not None:
+                # Commit what this worker did, so that neither the next owner nor this
+                # one (its transactions stay open for the partitions it keeps) redoes it.
+                await _drain(time.time(), checkpoint=True)
+            elif reader is not None and stream is not None and reader.partitions:
+                try:  # the next owner starts where this one stopped
+                    await _drain(time.time(), checkpoint=True)
+                except Exception as exc:  # it reads again what was not committed
+                    log.warning("committing the flows offsets at a revoke failed: %r", exc)
             if reader is not None:
                 reader.stop_reading()
             processor.forget_partitions()

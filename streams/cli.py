@@ -5,7 +5,6 @@ import asyncio
 import gc
 from pathlib import Path
 
-from streams import allocator
 from streams.settings import KafkaSettings, StreamSettings
 
 #: The youngest generation's collection threshold for the worker (CPython 3.11's default:
@@ -40,6 +39,7 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
 def run_worker(args: argparse.Namespace) -> int:
     from faust import Worker
 
+    from streams import allocator
     from streams.admin import ensure_topics
     from streams.app import create_app
     from streams.brokerwatch import BrokerWatch, quiet_repeated_logs

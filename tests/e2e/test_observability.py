@@ -142,7 +142,7 @@ def test_the_worker_shows_what_its_c_allocator_holds(stack: Stack):
     samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
     # the worker holds its state, the models and Faust: tens of MiB at the least
     assert samples["linkcast_malloc_in_use_bytes"] > 10 << 20
-    assert samples["linkcast_malloc_free_bytes"] >= 0
+    assert "linkcast_malloc_free_bytes" in samples
 
 
 @pytest.fixture(scope="module")
