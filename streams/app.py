@@ -22,7 +22,7 @@ from streams.forecasting import select_horizons
 from streams.modelwatch import ModelFollower
 from streams.outputs import send_batched
 from streams.partitioner import KeyPartitioner
-from streams.processor import AlertConfig, LinkProcessor, Outputs
+from streams.processor import AlertConfig, LinkProcessor, Outputs, delete_state
 from streams.scoring import Score
 from streams.settings import StreamSettings
 from streams.topics import Topics
@@ -555,7 +555,7 @@ def create_app(settings: StreamSettings) -> faust.App:
             with acks.writing_for(stream, partition):
                 for name, value in changes:
                     if value is None:
-                        state.pop(name, None)  # a tombstone in the changelog
+                        delete_state(state, name)  # a tombstone in the changelog
                     else:
                         state[name] = value
         if checkpoint and transactions is not None:

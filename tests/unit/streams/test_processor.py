@@ -2,10 +2,11 @@
 
 import base64
 import json
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from streams.bins import BinConfig
-from streams.processor import LinkProcessor
+from streams.processor import LinkProcessor, Outputs, delete_state
 from streams.schemas import DeadLetter, LinkState, RejectReason, WindowRecord
 
 T0 = 1_767_225_600.0
@@ -395,3 +396,38 @@ def test_a_link_that_expires_before_a_checkpoint_stored_it_is_deleted_not_stored
     proc.store_states(proc.drain(1030.0))  # the next checkpoint has nothing of a to store
     assert "a" not in store
     assert proc.safe_offset(0) == 1
+
+
+class NoReads(MutableMapping):
+    """A store that refuses to be read, a mapping as Faust's tables are (their ``pop``
+    reads the value first: from RocksDB, through its block cache)."""
+
+    def __init__(self, data: dict[str, bytes]) -> None:
+        self.data = data
+
+    def __getitem__(self, key: str) -> bytes:
+        raise AssertionError(f"read {key!r}")
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+
+def test_an_expired_links_state_is_deleted_without_being_read():
+    store = NoReads({"a": b"{}", "b": b"{}"})
+    delete_state(store, "a")
+    delete_state(store, "c")  # never stored: nothing to delete, no error
+    assert list(store) == ["b"]
+    # and the processor's own writes go the same way
+    out = Outputs()
+    out.states["b"] = (0, None)
+    processor(store).store_states(out)
+    assert not store
