@@ -47,11 +47,17 @@ def broker_urls(bootstrap: str) -> list[str]:
 #: when it is assigned, and overwrites every link's state at each checkpoint. Under
 #: ``linkcast soak`` (10,000 links over 4 partitions, about 10 MB/s of states) the
 #: worker's RSS was about 180 MiB higher with RocksDB than with ``memory://``, and its
-#: CPU 86 % against 92-97 %.
+#: CPU 86 % against 92-97 %. Its other reads (as far as the code shows, the lookups
+#: of links it has not seen, mostly absent) still filled the block caches: by about
+#: 3.6 MiB a minute in two soaks (12 -> 30 MiB from 300 to 600 s), which the memory
+#: test judged as growth, with Faust's bloom filter of 3 bits a key; by about 1.6 MiB a
+#: minute with 10 bits (12 KB for 10,000 links). So the caches are small too: 4 MiB a
+#: partition, full (16 MiB over four) by 500 s of that soak.
 ROCKSDB_OPTIONS = {
     "write_buffer_size": 16 << 20,
     "max_write_buffer_number": 2,
-    "block_cache_size": 16 << 20,
+    "block_cache_size": 4 << 20,
+    "bloom_filter_size": 10,
 }
 
 

@@ -86,11 +86,13 @@ def test_rocksdb_is_sized_for_writes_and_memory_has_no_options(tmp_path: Path):
     rocks = table_of("rocksdb://").data.rocksdb_options
     assert rocks.write_buffer_size == ROCKSDB_OPTIONS["write_buffer_size"] == 16 << 20
     assert rocks.max_write_buffer_number == 2
-    assert rocks.block_cache_size == 16 << 20  # Faust's default: 2 GiB a partition
+    assert rocks.block_cache_size == 4 << 20  # Faust's default: 2 GiB a partition
+    assert rocks.bloom_filter_size == 10  # Faust's default: 3 bits a key
     assert table_of("memory://").options is None
     # Faust pops keys from the options it is given: the app hands it a copy
     assert ROCKSDB_OPTIONS == {
         "write_buffer_size": 16 << 20,
         "max_write_buffer_number": 2,
-        "block_cache_size": 16 << 20,
+        "block_cache_size": 4 << 20,
+        "bloom_filter_size": 10,
     }
