@@ -17,6 +17,7 @@ allocator preloaded (jemalloc) the figures describe glibc's nearly unused heap.
 """
 
 import ctypes
+import os
 from collections.abc import Iterator
 
 from prometheus_client import REGISTRY
@@ -91,6 +92,35 @@ class _HeapCollector(Collector):
             "Bytes free inside the C allocator's heaps, held from the system",
             value=free,
         )
+
+
+#: ``mallopt``'s parameter for the most arenas glibc makes (``M_ARENA_MAX`` in malloc.h)
+_M_ARENA_MAX = -8
+#: The worker's arenas. glibc gives each thread that contends for the heap an arena of
+#: its own (up to 8 a core): RocksDB's flushes and compactions, LiteRT, Faust and
+#: aiokafka's threads each fragment theirs, and none gives free memory back below its
+#: top. See ``limit_arenas`` for what two did in ``linkcast soak``.
+ARENAS = 2
+
+
+def limit_arenas(arenas: int = ARENAS) -> bool:
+    """Let glibc make at most ``arenas`` heaps from now on; True if it took the setting.
+
+    glibc fixes its arena limit when a thread first needs a new arena beyond the first
+    eight, so a call before the worker starts its threads caps them all.
+    ``MALLOC_ARENA_MAX`` (or the ``glibc.malloc.arena_max`` tunable) in the
+    environment wins: the call then leaves the setting as it is.
+
+    In ``linkcast soak`` (10 minutes, 10,000 links) the worker's RSS over the second
+    half rose by 13.76 MiB a minute with glibc's arenas and by 5.61 and 2.40 in two runs
+    with two; in the second, RSS stepped from 751 to 827 MiB at 320 s and then held
+    within 3 MiB to the end.
+    """
+    if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ:
+        return False
+    if "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
+        return False
+    return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
 
 
 def register_gauges() -> None:

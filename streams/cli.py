@@ -46,6 +46,7 @@ def run_worker(args: argparse.Namespace) -> int:
     from streams.topics import topic_specs
 
     settings = StreamSettings()
+    allocator.limit_arenas()  # before the models, RocksDB and Kafka's clients start threads
     allocator.register_gauges()
     app = create_app(settings)  # loads the models: a broken one stops it before Kafka is touched
     asyncio.run(

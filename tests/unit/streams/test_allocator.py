@@ -1,6 +1,9 @@
 """streams.allocator reads this process's own glibc: its figures follow real allocations."""
 
+import os
 import platform
+import subprocess
+import sys
 
 import pytest
 
@@ -46,3 +49,54 @@ def test_one_scrape_gives_both_figures(glibc: None):
     families = {f.name: f.samples[0].value for f in allocator._HeapCollector().collect()}
     assert set(families) == {"linkcast_malloc_in_use_bytes", "linkcast_malloc_free_bytes"}
     assert families["linkcast_malloc_in_use_bytes"] > 1 << 20  # this interpreter, at least
+
+
+#: Run in a fresh interpreter: eight threads alive at once that each allocate (glibc gives
+#: each new thread an arena of its own while it may make more), then count the heaps.
+ARENAS_SCRIPT = """
+import ctypes, sys, tempfile, threading
+from streams import allocator
+if sys.argv[1] == "limit":
+    assert allocator.limit_arenas(2)
+def allocate():
+    kept.append(bytes(64 << 10))
+    alive.wait()  # no thread ends (and hands its arena on) before all have allocated
+kept = []
+alive = threading.Barrier(8)
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+libc.fclose.argtypes = [ctypes.c_void_p]
+with tempfile.NamedTemporaryFile(suffix=".xml") as f:
+    fp = libc.fopen(f.name.encode(), b"w")
+    libc.malloc_info(0, fp)
+    libc.fclose(fp)
+    print(open(f.name).read().count("<heap nr="))
+"""
+
+
+def heaps_after_eight_threads(mode: str) -> int:
+    env = {k: v for k, v in os.environ.items() if k not in ("MALLOC_ARENA_MAX", "GLIBC_TUNABLES")}
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS_SCRIPT, mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return int(done.stdout)
+
+
+def test_the_worker_caps_glibcs_arenas(glibc: None):
+    assert heaps_after_eight_threads("default") > 2  # an arena a thread, as glibc does
+    assert heaps_after_eight_threads("limit") <= 2
+
+
+def test_malloc_arena_max_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch, glibc: None):
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert not allocator.limit_arenas()
