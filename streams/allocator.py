@@ -96,31 +96,36 @@ class _HeapCollector(Collector):
 
 #: ``mallopt``'s parameter for the most arenas glibc makes (``M_ARENA_MAX`` in malloc.h)
 _M_ARENA_MAX = -8
-#: The worker's arenas. glibc gives each thread that contends for the heap an arena of
-#: its own (up to 8 a core): RocksDB's flushes and compactions, LiteRT, Faust and
-#: aiokafka's threads each fragment theirs, and none gives free memory back below its
-#: top. See ``limit_arenas`` for what two did in ``linkcast soak``.
+#: The worker's arenas. glibc gives each new thread an arena of its own, up to eight a
+#: core, and each keeps its own free memory, which it gives back to the system only
+#: from its top; the worker's threads (RocksDB's, LiteRT's) add theirs to the heap's.
 ARENAS = 2
 
 
 def limit_arenas(arenas: int = ARENAS) -> bool:
-    """Let glibc make at most ``arenas`` heaps from now on; True if it took the setting.
+    """Ask glibc to make no arena beyond ``arenas`` (those made already stay); False
+    where it was not asked: not glibc 2.33 or later, or the environment sets the limit.
 
-    glibc fixes its arena limit when a thread first needs a new arena beyond the first
-    eight, so a call before the worker starts its threads caps them all.
-    ``MALLOC_ARENA_MAX`` (or the ``glibc.malloc.arena_max`` tunable) in the
-    environment wins: the call then leaves the setting as it is.
+    glibc fixes its limit when a thread first needs a new arena once nine exist, so a
+    call before the worker starts its threads caps them all (glibc's ``mallopt``
+    accepts the setting whatever it then does with it, so there is nothing to check).
+    ``MALLOC_ARENA_MAX`` (or the ``glibc.malloc.arena_max`` tunable) in the environment,
+    set to anything, wins.
 
-    In ``linkcast soak`` (10 minutes, 10,000 links) the worker's RSS over the second
-    half rose by 13.76 MiB a minute with glibc's arenas and by 5.61 and 2.40 in two runs
-    with two; in the second, RSS stepped from 751 to 827 MiB at 320 s and then held
-    within 3 MiB to the end.
+    ``linkcast soak`` (10 minutes, 10,000 links), RSS over the second half: +13.76
+    MiB a minute with glibc's own limit; +5.61 with ``MALLOC_ARENA_MAX=2``, two heaps
+    in ``malloc_info``; +2.40 with it and the RocksDB settings of ``streams.app``; -2.08
+    with those and this call (two heaps). One run each, and runs of the same code
+    have differed by several MiB a minute.
     """
+    if arenas < 1:
+        raise ValueError(f"arenas must be 1 or more, not {arenas}")
     if _LIBC is None or "MALLOC_ARENA_MAX" in os.environ:
         return False
     if "glibc.malloc.arena_max" in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    return bool(_LIBC.mallopt(_M_ARENA_MAX, arenas))
+    _LIBC.mallopt(_M_ARENA_MAX, arenas)
+    return True
 
 
 def register_gauges() -> None:

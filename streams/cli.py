@@ -37,16 +37,17 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
 
 
 def run_worker(args: argparse.Namespace) -> int:
+    from streams import allocator
+
+    allocator.limit_arenas()  # first: before the imports and threads of Faust, RocksDB, models
     from faust import Worker
 
-    from streams import allocator
     from streams.admin import ensure_topics
     from streams.app import create_app
     from streams.brokerwatch import BrokerWatch, quiet_repeated_logs
     from streams.topics import topic_specs
 
     settings = StreamSettings()
-    allocator.limit_arenas()  # before the models, RocksDB and Kafka's clients start threads
     allocator.register_gauges()
     app = create_app(settings)  # loads the models: a broken one stops it before Kafka is touched
     asyncio.run(

@@ -31,6 +31,7 @@ partitions the worker owns, besides the links themselves.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, MutableMapping
@@ -114,10 +115,12 @@ class CommittedState(MutableMapping[str, Any]):
 
     def __delitem__(self, key: str) -> None:
         del self._data[key]
-        # a tombstone whatever Faust's own table holds, which may be short of the copy:
-        # its pop writes one only for a key it has
+        # a tombstone whatever Faust's own store holds, which may be short of the copy;
+        # then the store's delete, which reads nothing (``pop`` would read the state
+        # first, from RocksDB: see ``streams.processor.write_states``)
         self.table.on_key_del(key)
-        self.table.data.pop(key, None)
+        with contextlib.suppress(KeyError):
+            del self.table.data[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)

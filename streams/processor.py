@@ -149,17 +149,24 @@ def _stored(name: str, value: Any) -> dict[str, Any] | None:
     return decoded
 
 
-def delete_state(store: MutableMapping[str, Any], name: str) -> None:
-    """Delete a link's stored state (a tombstone in a table's changelog), reading nothing.
+def write_states(store: MutableMapping[str, Any], changes: list[tuple[str, bytes | None]]) -> None:
+    """Write states to a store; None deletes a link's state (a tombstone in a table's
+    changelog) without reading it.
 
-    ``store.pop`` would read the state first: from RocksDB, through its block cache,
-    which each expired link's state (about 7 KB) then filled. Under ``linkcast soak``
-    (about 1,000 links expiring a minute) the caches held 43 MiB after 300 s, growing
-    by about 8.6 MiB a minute towards their cap (``ROCKSDB_OPTIONS``: 64 MiB over four
-    partitions), which the run's memory test saw as growth.
+    ``store.pop`` would read the state first (a Faust table is a ``MutableMapping``):
+    from RocksDB, through its block cache, which each expired link's state then
+    filled. In a ``linkcast soak`` (about 1,000 links expiring a minute) the caches
+    held 43 MiB at 300 s and grew by about 8.6 MiB a minute, which its memory test
+    judged as growth.
     """
-    with contextlib.suppress(KeyError):  # a dict's own; a Faust table deletes what is absent
-        del store[name]
+    for name, value in changes:
+        if value is not None:
+            store[name] = value
+            continue
+        # a dict, Faust's memory store and CommittedState raise KeyError for a key they
+        # do not hold; Faust's RocksDB store writes a delete whatever it holds
+        with contextlib.suppress(KeyError):
+            del store[name]
 
 
 def partition_key(partition: int) -> str:
@@ -495,11 +502,7 @@ class LinkProcessor:
         """Write the state changes of ``out`` to the store (the worker does it partition by
         partition, after handing ``out``'s messages to the producer)."""
         for changes in out.states_by_partition().values():
-            for name, value in changes:
-                if value is None:
-                    delete_state(self.store, name)
-                else:
-                    self.store[name] = value
+            write_states(self.store, changes)
 
     def stored(self, name: str) -> dict[str, Any] | None:
         """What the store holds for a link (or a partition's marker), decoded."""

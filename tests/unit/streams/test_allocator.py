@@ -92,11 +92,19 @@ def heaps_after_eight_threads(mode: str) -> int:
     return int(done.stdout)
 
 
-def test_the_worker_caps_glibcs_arenas(glibc: None):
+def test_limit_arenas_caps_glibcs_arenas(glibc: None):
     assert heaps_after_eight_threads("default") > 2  # an arena a thread, as glibc does
     assert heaps_after_eight_threads("limit") <= 2
 
 
-def test_malloc_arena_max_in_the_environment_wins(monkeypatch: pytest.MonkeyPatch, glibc: None):
-    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("MALLOC_ARENA_MAX", "4"), ("GLIBC_TUNABLES", "glibc.malloc.arena_max=4")],
+)
+def test_the_environments_arena_limit_wins(
+    name: str, value: str, monkeypatch: pytest.MonkeyPatch, glibc: None
+):
+    monkeypatch.setenv(name, value)
     assert not allocator.limit_arenas()
+    with pytest.raises(ValueError, match="1 or more"):
+        allocator.limit_arenas(0)

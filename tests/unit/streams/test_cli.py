@@ -27,3 +27,30 @@ def test_tune_gc_freezes_what_exists_and_collects_the_young_less_often(
     # frozen: in no generation a collection walks
     assert gc.is_tracked(survivor)
     assert not any(o is survivor for o in gc.get_objects())
+
+
+class SeenEnoughError(Exception):
+    """Raised where the test has seen enough of run_worker."""
+
+
+def test_the_worker_caps_glibcs_arenas_before_it_builds_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import argparse
+
+    import streams.app
+    from streams import allocator
+    from streams.cli import run_worker
+
+    calls: list[str] = []
+    monkeypatch.setattr(allocator, "limit_arenas", lambda: calls.append("limit_arenas"))
+    monkeypatch.setattr(allocator, "register_gauges", lambda: None)
+
+    def create_app(settings: object) -> None:
+        calls.append("create_app")
+        raise SeenEnoughError
+
+    monkeypatch.setattr(streams.app, "create_app", create_app)
+    with pytest.raises(SeenEnoughError):
+        run_worker(argparse.Namespace())
+    assert calls == ["limit_arenas", "create_app"]
