@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from models.classes import CLASSES
-from models.features import flow_features, flow_matrix
+from models.features import flow_matrix
 
 #: Largest absolute difference allowed between an engine's outputs and the Keras model's,
 #: in log1p(bps) units (1e-4 is a relative difference of 0.01 % in bits per second).
@@ -86,9 +86,13 @@ class TreeClassifier:
 
     def classify(self, records: Sequence[Any]) -> list[tuple[str, float]]:
         """(class, confidence) of each flow record."""
-        if len(records) == 1:
-            return [_pick(self.proba_one(flow_features(records[0])))]
-        proba = self.proba(flow_matrix(records))
+        return self.classify_features(flow_matrix(records))
+
+    def classify_features(self, x: np.ndarray) -> list[tuple[str, float]]:
+        """(class, confidence) of each row of flow features (n, F) float32."""
+        if len(x) == 1:
+            return [_pick(self.proba_one(x[0]))]
+        proba = self.proba(x)
         # _pick for every row at once: the first class by name among a row's most probable
         best = _NAME_ORDER[np.argmax(proba[:, _NAME_ORDER], axis=1)]
         confidence = proba[np.arange(len(proba)), best]

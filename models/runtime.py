@@ -6,14 +6,14 @@ forecaster from TFLite flatbuffers run by LiteRT (or its ``.npz`` weights in
 numpy). Neither imports TensorFlow or unpickles anything.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.features import series_inputs, to_bps
+from models.features import feature_matrix, series_inputs, to_bps
 from models.inference import LiteForecaster, NumpyForecaster, TreeClassifier
 from models.registry import Registry, Version
 
@@ -36,6 +36,10 @@ class Classifier:
 
     def classify(self, records: Sequence[Any]) -> list[tuple[str, float]]:
         return self.tree.classify(records)
+
+    def classify_inputs(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
+        """The same for flows given as ``FLOW_INPUTS`` columns (``models.features``)."""
+        return self.tree.classify_features(feature_matrix(inputs))
 
 
 @dataclass(frozen=True)
