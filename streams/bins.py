@@ -153,18 +153,36 @@ class LinkBins:
         Raises LateRecordError if the record's bin has closed; the caller is
         expected to check ``is_late`` first and dead-letter the record.
         """
-        if self.is_late(ts_s):
+        return self.add_us(to_us(ts_s), bytes, packets, flows, arrival_s, cls)
+
+    def add_us(
+        self,
+        ts_us: int,
+        bytes: int,
+        packets: int = 1,
+        flows: int = 1,
+        arrival_s: float = 0.0,
+        cls: str | None = None,
+    ) -> list[ClosedBin]:
+        """``add`` with the event time in microseconds (the worker converts a batch's at once).
+
+        The path of every record, so written out: no call unless the watermark passes
+        the end of the lowest open bin.
+        """
+        bin_us = self.config.bin_us
+        index = ts_us // bin_us
+        watermark = self.watermark_us
+        if watermark is not None and (index + 1) * bin_us <= watermark:
             self.late_records += 1
-            raise LateRecordError(f"event time {ts_s} is in a closed bin")
-        ts_us = to_us(ts_s)
-        index = ts_us // self.config.bin_us
+            raise LateRecordError(f"event time {ts_us / US_PER_S} is in a closed bin")
         acc = self.open.get(index)
         if acc is None:
             acc = self.open[index] = _Acc()
         acc.bytes += bytes
         acc.packets += packets
         acc.flows += flows
-        acc.last_arrival_s = max(acc.last_arrival_s, arrival_s)
+        if arrival_s > acc.last_arrival_s:
+            acc.last_arrival_s = arrival_s
         if cls is not None:
             mix = acc.classes.get(cls)
             if mix is None:
@@ -175,7 +193,13 @@ class LinkBins:
             self.next_index = index
         if self.max_ts_us is None or ts_us > self.max_ts_us:
             self.max_ts_us = ts_us
-        return self.advance_us(ts_us - self.config.lateness_us)
+        moved_to = ts_us - self.config.lateness_us
+        if watermark is not None and moved_to <= watermark:
+            return []
+        if moved_to // bin_us <= self.next_index:  # no bin ends at or before it
+            self.watermark_us = moved_to
+            return []
+        return self.advance_us(moved_to)
 
     def advance(self, watermark_s: float) -> list[ClosedBin]:
         """Move the watermark forward to ``watermark_s`` (never back); return closed bins."""

@@ -48,21 +48,20 @@ arrive after its bins were closed (late).
 import contextlib
 import logging
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import orjson
 
+from models.features import FLOW_INPUTS, feature_table
 from streams.alerts import LinkAlerts, attack_share
-from streams.bins import BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
-from streams.decode import Rejection, decode_flow
+from streams.bins import US_PER_S, BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
+from streams.decode import Rejection, decode_flows
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
 from streams.records import classification, dead_letter, link_state, to_json, window_record
-from streams.schemas import (
-    FlowRecord,
-    RejectReason,
-)
+from streams.schemas import RejectReason
 from streams.scoring import ForecastScores, Score
 
 log = logging.getLogger(__name__)
@@ -82,7 +81,9 @@ class FlowClassifier(Protocol):
 
     version: str
 
-    def classify(self, records: Any) -> list[tuple[str, float]]: ...
+    def classify_inputs(self, inputs: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
+        """(class, confidence) per flow, given as columns by field name (NaN: unknown)."""
+        ...
 
 
 @dataclass
@@ -326,83 +327,87 @@ class LinkProcessor:
         self.on_flows([(key, value, partition, offset, timestamp_ms)], now_s)
 
     def on_flows(self, messages: list[FlowMessage], now_s: float) -> None:
-        """``on_flow`` for messages in offset order per partition, their flows classified
-        in one model call (one call per flow cost more than the tree walk itself).
+        """``on_flow`` for messages in offset order per partition: decoded together
+        (``decode_flows``), their flows classified in one model call (one call per flow
+        cost more than the tree walk itself), then counted one by one.
 
         Every valid flow is classified on arrival, a late one too: lateness is about
         its bin, which has closed, not about what the flow is. A late flow is then
-        dead-lettered as ``late`` and not counted in any bin or class mix.
+        dead-lettered as ``late`` and not counted in any bin or class mix. A flow
+        redelivered after a restart (already in its link's stored state) is neither.
         """
         out = self._out
-        accepted: list[tuple[FlowMessage, FlowRecord, _Link]] = []
-        for message in messages:
-            key, value, partition, offset, timestamp_ms = message
-            out.handled += 1
-            self._last_offset[partition] = offset
-            decoded = decode_flow(key, value)
-            if isinstance(decoded, Rejection):
-                out.deadletters.append(
-                    self._dead_letter(key, value, decoded, partition, offset, timestamp_ms, now_s)
-                )
-                continue
-            record: FlowRecord = decoded
-            self._load_partition(partition, now_s)
-            link = self._link(record.link, partition, now_s)
-            if out.expired:
-                out.expired.pop(record.link, None)  # it came back before the drain forgot it
+        out.handled += len(messages)
+        self._last_offset.update((m[2], m[3]) for m in messages)  # in offset order
+        # the wall clock for the future check, as ever
+        flows = decode_flows([(m[0], m[1]) for m in messages], columns=FLOW_INPUTS)
+        for i, rejection in flows.rejected:
+            out.deadletters.append(self._dead_letter(messages[i], rejection, now_s))
+        if not flows.records:
+            return
+        inputs = {name: flows.numbers[:, j] for j, name in enumerate(FLOW_INPUTS)}
+        times = inputs["ts"]
+        ts_s: list[float] = times.tolist()
+        ts_us: list[int] = np.rint(times * US_PER_S).astype(np.int64).tolist()  # as to_us
+        answers: list[tuple[str, float]] | None = None
+        features: list[list[float]] | None = None
+        version = ""
+        if self.classifier is not None:
+            started = time.perf_counter()
+            version = self.classifier.version
+            answers = self.classifier.classify_inputs(inputs)
+            out.classifier_s += time.perf_counter() - started
+            if self.emit_features:
+                features = feature_table(inputs).tolist()
+        links, loaded, pending, touched = self._links, self._loaded, self._pending, self._touched
+        classifications, expired = out.classifications, out.expired
+        for k, (i, record) in enumerate(zip(flows.positions, flows.records, strict=True)):
+            message = messages[i]
+            key, _, partition, offset, _ = message
+            name = record.link
+            if partition not in loaded:
+                self._load_partition(partition, now_s)
+            link = links.get(name)
+            if link is None:
+                link = self._link(name, partition, now_s)
+            if expired:
+                expired.pop(name, None)  # it came back before the drain forgot it
             if offset <= link.last_offset:
                 out.duplicates += 1  # redelivered after a restart; already in the stored state
                 continue
             link.last_offset = offset
-            self._pending.setdefault(partition, {}).setdefault(record.link, offset)
+            waiting = pending.get(partition)
+            if waiting is None:
+                waiting = pending[partition] = {}
+            if name not in waiting:
+                waiting[name] = offset
             link.last_wall_s = now_s
-            accepted.append((message, record, link))
-        if not accepted:
-            return
-        classes: list[str | None] = [None] * len(accepted)
-        if self.classifier is not None:
-            started = time.perf_counter()
-            records = [record for _, record, _ in accepted]
-            version = self.classifier.version
-            for k, (record, (cls, confidence)) in enumerate(
-                zip(records, self.classifier.classify(records), strict=True)
-            ):
-                classes[k] = cls
-                out.classifications.append(
-                    (
-                        record.link.encode(),
-                        classification(record, cls, confidence, version, self.emit_features),
-                    )
+            cls = None
+            if answers is not None:
+                cls, confidence = answers[k]
+                features_k = None if features is None else features[k]
+                classifications.append(
+                    (key, classification(record, ts_s[k], cls, confidence, version, features_k))  # type: ignore[arg-type]
                 )
-            out.classifier_s += time.perf_counter() - started
-        for (message, record, link), flow_class in zip(accepted, classes, strict=True):
-            self._count(message, record, link, flow_class, now_s)
+            try:
+                closed = link.bins.add_us(ts_us[k], record.bytes, record.packets, 1, now_s, cls)
+            except LateRecordError:
+                self._late(message, ts_s[k], link, now_s)
+                touched[name] = None  # publish and store the new late count
+                continue
+            if closed:
+                link.closed += closed
+                touched[name] = None
 
-    def _count(
-        self, message: FlowMessage, record: FlowRecord, link: _Link, cls: str | None, now_s: float
-    ) -> None:
-        """Add an accepted flow to its link's bins, or dead-letter it as late."""
-        out = self._out
-        try:
-            closed = link.bins.add(
-                record.ts, record.bytes, record.packets, 1, arrival_s=now_s, cls=cls
-            )
-        except LateRecordError:
-            key, value, partition, offset, timestamp_ms = message
-            watermark = (link.bins.watermark_us or 0) / 1e6
-            late = Rejection(
-                RejectReason.LATE,
-                f"event time {record.ts} is in a bin that closed when the watermark reached "
-                f"{watermark}; raise LINKCAST_LATENESS_S to accept records this late",
-            )
-            out.deadletters.append(
-                self._dead_letter(key, value, late, partition, offset, timestamp_ms, now_s)
-            )
-            self._touched[record.link] = None  # publish and store the new late count
-            return
-        if closed:
-            link.closed += closed
-            self._touched[record.link] = None
+    def _late(self, message: FlowMessage, ts: float, link: _Link, now_s: float) -> None:
+        """Dead-letter a flow whose bin has closed."""
+        watermark = (link.bins.watermark_us or 0) / 1e6
+        late = Rejection(
+            RejectReason.LATE,
+            f"event time {ts} is in a bin that closed when the watermark reached "
+            f"{watermark}; raise LINKCAST_LATENESS_S to accept records this late",
+        )
+        self._out.deadletters.append(self._dead_letter(message, late, now_s))
 
     def on_tick(self, partition: int, now_s: float, *, caught_up: bool) -> None:
         """Close the bins of links that have been silent, if the partition has no backlog."""
@@ -708,15 +713,9 @@ class LinkProcessor:
         out.link_states.append((name.encode(), to_json(state)))
 
     def _dead_letter(
-        self,
-        key: bytes | None,
-        value: bytes | None,
-        rejection: Rejection,
-        partition: int,
-        offset: int,
-        timestamp_ms: int | None,
-        now_s: float,
+        self, message: FlowMessage, rejection: Rejection, now_s: float
     ) -> tuple[bytes | None, bytes, RejectReason]:
+        key, value, partition, offset, timestamp_ms = message
         return (
             key,
             dead_letter(

@@ -28,8 +28,8 @@ def test_a_condition_must_hold_for_n_bins_to_raise_and_be_gone_n_bins_to_clear()
 class AttackOn22:
     version = "ports-1"
 
-    def classify(self, records):
-        return [("attack" if r.dport == 22 else "web", 1.0) for r in records]
+    def classify_inputs(self, inputs):
+        return [("attack" if port == 22 else "web", 1.0) for port in inputs["dport"].tolist()]
 
 
 def _feed(proc, records):

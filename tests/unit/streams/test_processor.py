@@ -256,8 +256,8 @@ class ByPort:
 
     version = "by-port-1"
 
-    def classify(self, records):
-        return [("dns" if r.dport == 53 else "web", 0.9) for r in records]
+    def classify_inputs(self, inputs):
+        return [("dns" if port == 53 else "web", 0.9) for port in inputs["dport"].tolist()]
 
 
 def test_flows_are_classified_and_bins_carry_the_class_mix():

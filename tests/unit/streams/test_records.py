@@ -4,7 +4,9 @@ import json
 
 import pytest
 
+from models.features import flow_features
 from streams.bins import BinConfig, ClosedBin, LinkBins
+from streams.decode import decode_flows
 from streams.records import classification, link_state, to_json, window_record
 from streams.schemas import Classification, FlowRecord, LinkState, WindowRecord
 
@@ -32,12 +34,16 @@ RECORDS = [
 @pytest.mark.parametrize("answer", [("web", 1.0), ("dns", 0.3333333333333333), ("attack", 1e-05)])
 def test_a_classification_message_is_what_its_model_would_write(fields, emit_features, answer):
     record = FlowRecord.model_validate(fields)
-    message = classification(record, *answer, "tree-test-1", emit_features)
+    flows = decode_flows([(record.link.encode(), json.dumps(fields).encode())], now_s=2e9)
+    [decoded] = flows.records
+    features = flow_features(record) if emit_features else None
+    message = classification(decoded, float(flows.column("ts")[0]), *answer, "tree-1", features)
     parsed = Classification.model_validate_json(message)  # valid, no unknown field
     written = json.loads(message)
     expected = json.loads(parsed.model_dump_json(exclude_none=True))
     assert written == expected
     assert list(written) == list(expected)  # the same field order
+    assert written["ts"] == record.ts
     if "dst" in fields:
         assert written["dst"] == str(record.dst)  # the address in its normal form
     assert ("features" in written) == emit_features
