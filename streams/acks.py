@@ -17,7 +17,11 @@ A link whose open bin stays open long (a quiet link during a backlog, or a
 huge fleet where each link's event time moves slowly) would keep the safe
 offset, and so the replay after a crash, far behind. So links still pending
 ``persist_after_s`` after a checkpoint are stored at the next drain, and all
-pending links when a partition holds more than ``max_held`` events.
+pending links when a partition's held events span more than ``max_held`` offsets.
+
+An event may stand for the records before it too: the direct reader holds
+only the last record of each partition in a batch, acknowledged (so
+committed) once every record up to it is stored.
 
 With ``exactly_once`` (see streams.app) every checkpoint is a Kafka
 transaction per partition: ``persist_all`` stores every pending link, the
@@ -35,7 +39,7 @@ DRAIN_EVERY = 1000  # messages handled between two drains at most
 DRAIN_IDLE_S = 0.05  # and a timer drains what is left at least this often
 CHECKPOINT_S = 1.0  # how often held records are acknowledged
 PERSIST_AFTER_S = 10.0  # links pending this long are stored at the next checkpoint
-MAX_HELD = 100_000  # held events per partition above which every pending link is stored
+MAX_HELD = 100_000  # offsets held per partition above which every pending link is stored
 
 
 class Offsets(Protocol):
@@ -69,7 +73,10 @@ class Acknowledger:
         """Keep a flows event until its record is stored. ``current``: it is a Faust event,
         which table writes for its partition may go through (``writing_for``)."""
         partition = event.message.partition
-        self.held.setdefault(partition, deque()).append(event)
+        events = self.held.get(partition)
+        if events is None:
+            events = self.held[partition] = deque()
+        events.append(event)
         if current:
             self._latest[partition] = event
 
@@ -83,7 +90,7 @@ class Acknowledger:
     def persist_old(self, now_s: float) -> None:
         """Have the processor store, at its next drain, the links pending too long."""
         for partition, events in self.held.items():
-            if len(events) > self.max_held:
+            if events and events[-1].message.offset - events[0].message.offset >= self.max_held:
                 self.offsets.persist_before(partition, events[-1].message.offset + 1)
                 continue
             marks = self._marks.get(partition, deque())

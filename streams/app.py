@@ -388,7 +388,9 @@ def create_app(settings: StreamSettings) -> faust.App:
                 now_s = time.time()
                 if records:
                     metrics.RECORDS_IN.inc(len(records))
-                for record in records:
+                # the last record of each partition stands for those before it
+                last = {record.partition: record for record in records}
+                for record in last.values():
                     acks.hold(Held(record), current=False)
                 processor.on_flows(
                     [(r.key, r.value, r.partition, r.offset, r.timestamp) for r in records], now_s

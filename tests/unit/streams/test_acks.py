@@ -74,6 +74,21 @@ def test_too_many_held_events_store_every_pending_link():
     assert offsets.persisted_before == [(0, 4)]
 
 
+def test_events_standing_for_batches_count_the_offsets_they_span():
+    """The direct reader holds the last record of each partition in a batch."""
+    offsets, stream = Offsets({0: 0}), Stream()
+    acks = Acknowledger(offsets, max_held=1000)
+    acks.hold(Event(Message(0, 999)))  # a batch of offsets 0-999
+    acks.persist_old(0.0)
+    assert offsets.persisted_before == []
+    acks.hold(Event(Message(0, 1999)))  # and one of 1000-1999
+    acks.persist_old(0.0)
+    assert offsets.persisted_before == [(0, 2000)]
+    offsets.safe[0] = 1999  # the record at 1999 is not stored yet: only the first batch goes
+    asyncio.run(acks.acknowledge(stream, 1.0))
+    assert stream.acked == [(0, 999)]
+
+
 def test_table_writes_run_under_an_event_of_their_partition():
     acks, stream = Acknowledger(Offsets()), Stream(current_event="tick of 2")
     event = Event(Message(1, 7))
