@@ -215,11 +215,9 @@ def create_app(settings: StreamSettings) -> faust.App:
             metrics.FORECASTS.inc(len(out.forecasts))
         # a metric's labelled child looked up once per drain, not once per value
         stage = metrics.STAGE_LATENCY.labels(stage="record_to_bin_close")
-        for seconds in out.bin_latencies_s:
-            stage.observe(seconds)
+        metrics.observe_all(stage, out.bin_latencies_s)
         stage = metrics.STAGE_LATENCY.labels(stage="bin_close_to_forecast")
-        for seconds in out.forecast_latencies_s:
-            stage.observe(seconds)
+        metrics.observe_all(stage, out.forecast_latencies_s)
         for model, seconds in out.inference_s:
             metrics.INFERENCE.labels(model=model).observe(seconds)
         if out.forecast_failures:
@@ -230,9 +228,10 @@ def create_app(settings: StreamSettings) -> faust.App:
         for horizon_s, scores in by_horizon.items():
             horizon = f"{horizon_s:g}"
             metrics.FORECASTS_SCORED.labels(horizon_s=horizon).inc(len(scores))
-            relative = metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon)
-            for score in scores:
-                relative.observe(score.abs_error_bps / max(score.actual_bps, 1000.0))
+            metrics.observe_all(
+                metrics.FORECAST_RELATIVE_ERROR.labels(horizon_s=horizon),
+                [score.abs_error_bps / max(score.actual_bps, 1000.0) for score in scores],
+            )
             errors = sum(score.abs_error_bps for score in scores)
             metrics.FORECAST_ABS_ERROR.labels(horizon_s=horizon).inc(errors)
             actual = sum(score.actual_bps for score in scores)

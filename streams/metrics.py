@@ -1,5 +1,8 @@
 """The worker's Prometheus metrics, served on its web port at /metrics."""
 
+from collections.abc import Sequence
+
+import numpy as np
 from prometheus_client import Counter, Gauge, Histogram
 
 RECORDS_IN = Counter("linkcast_records_in_total", "Messages read from the flows topic")
@@ -94,3 +97,32 @@ def set_model(kind: str, version: str, previous: str | None, metrics: dict[str, 
     MODEL_INFO.labels(kind=kind, version=version).set(1)
     if kind == "forecaster" and "wape" in metrics:
         MODEL_EVALUATION_WAPE.set(metrics["wape"] / 100)
+
+
+def observe_all(histogram: Histogram, values: Sequence[float]) -> None:
+    """``histogram.observe`` of every value (a labelled child, or one without labels): the
+    values counted per bucket at once, each bucket's count and the sum added once.
+
+    ``observe`` takes a lock for the sum and for one bucket per value; for the
+    worker's two per-bin latencies and its forecast errors that came to 1.7 % of its
+    time in a py-spy profile of ``linkcast bench stream``. This uses
+    prometheus_client's own bucket values (``_upper_bounds``, ``_buckets``,
+    ``_sum``), and falls back to ``observe`` should a version not have them;
+    ``test_metrics`` checks both give the same exposition.
+    """
+    if not values:
+        return
+    try:
+        bounds, buckets, total = histogram._upper_bounds, histogram._buckets, histogram._sum
+    except AttributeError:
+        for value in values:
+            histogram.observe(value)
+        return
+    histogram._raise_if_not_observable()
+    # observe counts a value in the first bucket whose bound is at or above it
+    places = np.searchsorted(bounds, values, side="left")
+    counts = np.bincount(places, minlength=len(bounds))[: len(bounds)]  # NaN: none, as there
+    total.inc(float(sum(values)))
+    for bucket, count in zip(buckets, counts.tolist(), strict=True):
+        if count:
+            bucket.inc(count)
