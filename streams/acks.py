@@ -21,7 +21,9 @@ pending links when a partition's held events span more than ``max_held`` offsets
 
 An event may stand for the records before it too: the direct reader holds
 only the last record of each partition in a batch, acknowledged (so
-committed) once every record up to it is stored.
+committed) once every record up to it is stored. The span of offsets held
+then leaves out the first batch's records before its last one (at most
+``DRAIN_EVERY - 1``), so ``max_held`` is reached up to a batch later.
 
 With ``exactly_once`` (see streams.app) every checkpoint is a Kafka
 transaction per partition: ``persist_all`` stores every pending link, the

@@ -150,8 +150,8 @@ class LinkBins:
         ``cls``, the record's traffic class where known, adds its bytes and
         flows to the bin's class mix.
 
-        Raises LateRecordError if the record's bin has closed; the caller is
-        expected to check ``is_late`` first and dead-letter the record.
+        Raises LateRecordError if the record's bin has closed (and counts it in
+        ``late_records``); the caller dead-letters the record.
         """
         return self.add_us(to_us(ts_s), bytes, packets, flows, arrival_s, cls)
 

@@ -108,7 +108,8 @@ def observe_all(histogram: Histogram, values: Sequence[float]) -> None:
     time in a py-spy profile of ``linkcast bench stream``. This uses
     prometheus_client's own bucket values (``_upper_bounds``, ``_buckets``,
     ``_sum``), and falls back to ``observe`` should a version not have them;
-    ``test_metrics`` checks both give the same exposition.
+    ``test_metrics`` checks both give the same exposition. The sum is added as one
+    number, so it may differ in its last bits from adding each value in turn.
     """
     if not values:
         return

@@ -57,8 +57,9 @@ import orjson
 
 from models.features import FLOW_INPUTS, feature_table
 from streams.alerts import LinkAlerts, attack_share
+from streams.batchdecode import decode_flows
 from streams.bins import US_PER_S, BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
-from streams.decode import Rejection, decode_flows
+from streams.decode import Rejection
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
 from streams.records import classification, dead_letter, link_state, to_json, window_record
 from streams.schemas import RejectReason
@@ -334,20 +335,22 @@ class LinkProcessor:
         Every valid flow is classified on arrival, a late one too: lateness is about
         its bin, which has closed, not about what the flow is. A late flow is then
         dead-lettered as ``late`` and not counted in any bin or class mix. A flow
-        redelivered after a restart (already in its link's stored state) is neither.
+        redelivered after a restart (already in its link's stored state) goes through
+        the model with the batch, but gets no message and is not counted again.
         """
         out = self._out
         out.handled += len(messages)
         self._last_offset.update((m[2], m[3]) for m in messages)  # in offset order
-        # the wall clock for the future check, as ever
-        flows = decode_flows([(m[0], m[1]) for m in messages], columns=FLOW_INPUTS)
+        # the classifier's inputs, or only what the counting needs; the wall clock for the
+        # future check, as ever
+        columns = FLOW_INPUTS if self.classifier is not None else ("ts", "start")
+        flows = decode_flows([(m[0], m[1]) for m in messages], columns=columns)
         for i, rejection in flows.rejected:
             out.deadletters.append(self._dead_letter(messages[i], rejection, now_s))
         if not flows.records:
             return
-        inputs = {name: flows.numbers[:, j] for j, name in enumerate(FLOW_INPUTS)}
+        inputs = {name: flows.numbers[:, j] for j, name in enumerate(columns)}
         times = inputs["ts"]
-        ts_s: list[float] = times.tolist()
         ts_us: list[int] = np.rint(times * US_PER_S).astype(np.int64).tolist()  # as to_us
         answers: list[tuple[str, float]] | None = None
         features: list[list[float]] | None = None
@@ -386,13 +389,12 @@ class LinkProcessor:
             if answers is not None:
                 cls, confidence = answers[k]
                 features_k = None if features is None else features[k]
-                classifications.append(
-                    (key, classification(record, ts_s[k], cls, confidence, version, features_k))  # type: ignore[arg-type]
-                )
+                message_value = classification(record, cls, confidence, version, features_k)
+                classifications.append((key, message_value))  # type: ignore[arg-type]  # its link
             try:
                 closed = link.bins.add_us(ts_us[k], record.bytes, record.packets, 1, now_s, cls)
             except LateRecordError:
-                self._late(message, ts_s[k], link, now_s)
+                self._late(message, record.ts, link, now_s)
                 touched[name] = None  # publish and store the new late count
                 continue
             if closed:

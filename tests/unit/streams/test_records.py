@@ -5,8 +5,8 @@ import json
 import pytest
 
 from models.features import flow_features
+from streams.batchdecode import decode_flows
 from streams.bins import BinConfig, ClosedBin, LinkBins
-from streams.decode import decode_flows
 from streams.records import classification, link_state, to_json, window_record
 from streams.schemas import Classification, FlowRecord, LinkState, WindowRecord
 
@@ -37,7 +37,7 @@ def test_a_classification_message_is_what_its_model_would_write(fields, emit_fea
     flows = decode_flows([(record.link.encode(), json.dumps(fields).encode())], now_s=2e9)
     [decoded] = flows.records
     features = flow_features(record) if emit_features else None
-    message = classification(decoded, float(flows.column("ts")[0]), *answer, "tree-1", features)
+    message = classification(decoded, *answer, "tree-1", features)
     parsed = Classification.model_validate_json(message)  # valid, no unknown field
     written = json.loads(message)
     expected = json.loads(parsed.model_dump_json(exclude_none=True))

@@ -10,21 +10,16 @@ import json
 import math
 import string
 
+import annotated_types
 import msgspec
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import streams.decode
-from streams.decode import (
-    CROSS_FIELD_CHECKS,
-    MAX_RECORD_BYTES,
-    NUMBER_FIELDS,
-    Rejection,
-    decode_flow,
-    decode_flows,
-)
+import streams.batchdecode
+from streams.batchdecode import CROSS_FIELD_CHECKS, NUMBER_FIELDS, _bounds, decode_flows
+from streams.decode import MAX_RECORD_BYTES, Rejection, decode_flow
 from streams.schemas import FlowRecord
 
 NOW_S = 1_767_225_600.0  # 2026-01-01
@@ -99,6 +94,9 @@ def encode(fields: dict) -> bytes:
         encode(GOOD).replace(b'"bytes": 1500', b'"bytes": 1500, "bytes": 9'),  # twice
         encode(GOOD).replace(b"edge-1", b"edge-\\u0031"),  # an escaped character
         encode(GOOD).replace(b"edge-1", b"edge-\\ud800"),  # a lone surrogate
+        encode(GOOD).replace(b'"web"', b'"w\xffb"'),  # a byte that is not UTF-8, in a string
+        encode(GOOD).replace(b'"label"', b'"l\xc3bel"'),  # and in a field's name
+        encode(GOOD).replace(b"edge-1", b"edge-\xed\xa0\x80"),  # an encoded surrogate
         encode(GOOD)[:-1],
         b"[1, 2]",
         b"\xff" + encode(GOOD),
@@ -137,6 +135,9 @@ def messages(draw: st.DrawFn) -> tuple[bytes | None, bytes | None]:
     value = encode(fields)
     if draw(st.integers(0, 9)) == 0:
         value = value[: draw(st.integers(0, len(value)))]
+    if draw(st.integers(0, 9)) == 0:  # raw bytes spliced in anywhere, in a string or not
+        at = draw(st.integers(0, len(value)))
+        value = value[:at] + draw(st.binary(min_size=1, max_size=3)) + value[at:]
     key = draw(st.sampled_from([b"edge-1", b"edge-1", b"edge-1", b"edge-2", None]))
     return key, value
 
@@ -156,7 +157,7 @@ def test_any_json_object_gets_the_verdict_pydantic_gives(fields):
 def test_plain_valid_flows_never_reach_pydantic(monkeypatch):
     """The point of the batch decoder: a batch of valid flows is decoded without it."""
     called = []
-    monkeypatch.setattr(streams.decode, "decode_flow", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(streams.batchdecode, "decode_flow", lambda *a, **k: called.append(a))
     batch = [(b"edge-1", encode({**GOOD, "ts": GOOD["ts"] + k / 10})) for k in range(100)]
     flows = decode_flows(batch, now_s=NOW_S)
     assert len(flows.records) == 100
@@ -167,6 +168,13 @@ def test_the_fast_path_knows_every_cross_field_check_of_flow_record():
     """A new model validator on FlowRecord must be checked in decode_flows too."""
     assert set(FlowRecord.__pydantic_decorators__.model_validators) == CROSS_FIELD_CHECKS
     assert not FlowRecord.__pydantic_decorators__.field_validators
+
+
+def test_a_bound_the_fast_path_does_not_know_stops_it_at_import(monkeypatch):
+    info = FlowRecord.model_fields["bytes"]
+    monkeypatch.setattr(info, "metadata", [*info.metadata, annotated_types.MultipleOf(2)])
+    with pytest.raises(TypeError, match="MultipleOf"):
+        _bounds("bytes", int)
 
 
 def test_a_columns_values_follow_its_flows():
