@@ -17,7 +17,7 @@ import numpy as np
 
 from streams.bins import ClosedBin
 from streams.exceptions import HorizonsUnavailableError
-from streams.records import to_json
+from streams.records import forecast
 from streams.schemas import TrafficClass
 
 CLASS_ORDER: tuple[str, ...] = tuple(c.value for c in TrafficClass)
@@ -258,23 +258,12 @@ def forecast_due(
         if not ok:
             expected.append([])
             continue
-        index = d.index
-        expected.append(
-            [
-                (index + h, (h_s, lo, mid, hi))
-                for h, h_s, (lo, mid, hi) in zip(horizons, horizons_s, rows, strict=True)
-            ]
+        forecasts = [
+            (h_s, lo, mid, hi) for h_s, (lo, mid, hi) in zip(horizons_s, rows, strict=True)
+        ]
+        expected.append([(d.index + h, f) for h, f in zip(horizons, forecasts, strict=True)])
+        latency_s = max(0.0, done_s - d.closed_at_s)
+        messages.append(
+            (d.link.encode(), forecast(d.link, made_at_s, forecasts, version, latency_s))
         )
-        record = {  # a Forecast, in its field order (test_forecasting checks it)
-            "v": 1,
-            "link": d.link,
-            "made_at_s": made_at_s,
-            "horizons": [
-                {"horizon_s": h_s, "bps": mid, "lower_bps": lo, "upper_bps": hi}
-                for h_s, (lo, mid, hi) in zip(horizons_s, rows, strict=True)
-            ],
-            "model_version": version,
-            "latency_s": max(0.0, done_s - d.closed_at_s),
-        }
-        messages.append((d.link.encode(), to_json(record)))
     return messages, expected

@@ -61,7 +61,14 @@ from streams.batchdecode import decode_flows
 from streams.bins import US_PER_S, BinConfig, ClosedBin, LateRecordError, LinkBins, to_us
 from streams.decode import Rejection
 from streams.forecasting import BandwidthForecaster, Due, History, forecast_due
-from streams.records import classification, dead_letter, link_state, to_json, window_record
+from streams.records import (
+    classification,
+    dead_letter,
+    encode,
+    link_state,
+    to_json,
+    window_record,
+)
 from streams.schemas import RejectReason
 from streams.scoring import ForecastScores, Score
 
@@ -211,7 +218,7 @@ class LinkProcessor:
         self._links: dict[str, _Link] = {}
         self._by_partition: dict[int, set[str]] = {}
         self._loaded: set[int] = set()
-        self._last_window: dict[str, dict[str, Any]] = {}  # link -> its last WindowRecord
+        self._last_window: dict[str, Any] = {}  # link -> its last window_record
         self._last_offset: dict[int, int] = {}
         # partition -> the next offset its stored marker gave at assignment (None: no
         # marker); read once, as every message of a replayed backlog asks for it
@@ -537,9 +544,9 @@ class LinkProcessor:
         for name, link in links:
             for b in link.closed:
                 window = window_record(name, b, bin_s, now_s)
-                if window["latency_s"] is not None:
-                    out.bin_latencies_s.append(window["latency_s"])
-                out.windows.append((name.encode(), to_json(window)))
+                if window.latency_s is not None:
+                    out.bin_latencies_s.append(window.latency_s)
+                out.windows.append((name.encode(), encode(window)))
                 self._last_window[name] = window
                 link.history.resize(self._history_bins)
                 link.history.add(b, bin_s)
@@ -712,7 +719,7 @@ class LinkProcessor:
         state = link_state(
             name, link.bins, self._last_window.get(name), link.scores.errors(), now_s
         )
-        out.link_states.append((name.encode(), to_json(state)))
+        out.link_states.append((name.encode(), encode(state)))
 
     def _dead_letter(
         self, message: FlowMessage, rejection: Rejection, now_s: float

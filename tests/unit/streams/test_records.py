@@ -7,7 +7,7 @@ import pytest
 from models.features import flow_features
 from streams.batchdecode import decode_flows
 from streams.bins import BinConfig, ClosedBin, LinkBins
-from streams.records import classification, link_state, to_json, window_record
+from streams.records import classification, encode, link_state, window_record
 from streams.schemas import Classification, FlowRecord, LinkState, WindowRecord
 
 RECORDS = [
@@ -66,7 +66,7 @@ BINS = [
 @pytest.mark.parametrize("b", BINS)
 def test_a_window_record_is_what_its_model_would_write(b):
     window = window_record("edge-1", b, 1.0, 1000.5)
-    written, expected = as_model_writes(WindowRecord, to_json(window))
+    written, expected = as_model_writes(WindowRecord, encode(window))
     assert written == expected
     assert list(written) == list(expected)
     assert list(written["class_mix"]) == list(b.class_mix)
@@ -81,7 +81,7 @@ def test_a_link_state_is_what_its_model_would_write(last_window):
         {"horizon_s": 10.0, "scored": 1, "mae_bps": 0.0, "wape": 0.0, "coverage": 1.0},
     ]
     state = link_state("edge-1", bins, last_window, errors, 1001.0)
-    written, expected = as_model_writes(LinkState, to_json(state))
+    written, expected = as_model_writes(LinkState, encode(state))
     assert written == expected
     assert list(written) == list(expected)
     assert written["event_time_s"] == 1_767_225_600.5
