@@ -164,6 +164,8 @@ class History:
         (converting took about 3 % of ``bench processor --link-rate 1`` under cProfile).
         """
         rows = self.rows[self.size - self.count :]
+        if not self.count:
+            return rows  # a new link's: the checks below took 2.4 us a snapshot
         busy = rows[:, 1:].any(axis=1)
         if busy.all():
             return rows

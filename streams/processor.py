@@ -455,11 +455,18 @@ class LinkProcessor:
 
     def persist_before(self, partition: int, offset: int) -> None:
         """Store, at the next drain that stores, every link of ``partition`` whose first
-        record not yet stored is below ``offset``: ``safe_offset`` then passes it."""
+        record not yet stored is below ``offset``: ``safe_offset`` then passes it.
+
+        Stored only: a link's state message comes when its bins close (or a record is
+        late), not at the worker's checkpoints: at 100,000 links a checkpoint stores most
+        of them, and a state message for each there too cost time and said nothing new
+        (totals move only as bins close).
+        """
+        unstored = self._unstored
         for name, first in self._pending.get(partition, {}).items():
             if first >= offset:
                 break
-            self._touched[name] = None
+            unstored[name] = None
 
     def drain(self, now_s: float, *, mark_all: bool = False, store: bool = True) -> Outputs:
         """Everything the messages since the last drain made, with their bins' windows,

@@ -142,6 +142,17 @@ def test_records_are_safe_to_acknowledge_only_once_their_link_is_stored():
     assert proc.safe_offset(1) is None  # nothing seen of partition 1
 
 
+def test_a_checkpoint_stores_pending_links_without_publishing_their_state():
+    proc = processor()
+    feed(proc, [flow("a", T0 + 0.5), flow("a", T0 + 0.7)])  # no bin closed
+    out = persist(proc)
+    assert proc.stored("a")["last_offset"] == 1
+    assert out.link_states == []  # nothing the API does not know: no bin closed
+    assert proc.safe_offset(0) == 2
+    out = feed(proc, [flow("a", T0 + 4.0)], first_offset=2)[-1]  # closes bins: published
+    assert [k for k, _ in out.link_states] == [b"a"]
+
+
 def test_a_batch_of_messages_gives_what_the_messages_give_one_by_one():
     records = [flow(link, T0 + k * 0.3, 10 + k) for k in range(40) for link in ("a", "b")]
     one_by_one = processor()
