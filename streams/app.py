@@ -16,6 +16,7 @@ from streams.acks import DRAIN_EVERY, DRAIN_IDLE_S, Acknowledger
 from streams.admin import committed_offsets
 from streams.bins import BinConfig
 from streams.capacities import load_capacities
+from streams.changelog import ChangelogWriter
 from streams.committed import CommittedState
 from streams.flowsreader import Commits, FlowsReader, Held, flows_group
 from streams.forecasting import select_horizons
@@ -162,6 +163,8 @@ def create_app(settings: StreamSettings) -> faust.App:
         else None
     )
     state: MutableMapping[str, Any] = table if committed is None else committed
+    # at_least_once: states to the table's store, and to its changelog a batch per partition
+    changelog = ChangelogWriter(table) if transactions is None else None
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
         state,
@@ -560,7 +563,12 @@ def create_app(settings: StreamSettings) -> faust.App:
         await publish(out)
         for partition, changes in out.states_by_partition().items():
             with acks.writing_for(stream, partition):
-                write_states(state, changes)
+                if changelog is None:
+                    write_states(state, changes)
+                else:
+                    changelog.store(partition, changes)
+        if changelog is not None:
+            await changelog.send(app.producer._ensure_producer())  # type: ignore[attr-defined]
         if checkpoint and transactions is not None:
             await transactions.buffer_handed_over()  # the changelog writes are in
             await acks.acknowledge(stream, now_s, safe)
