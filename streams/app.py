@@ -163,7 +163,7 @@ def create_app(settings: StreamSettings) -> faust.App:
         else None
     )
     state: MutableMapping[str, Any] = table if committed is None else committed
-    # at_least_once: states to the table's store, and to its changelog a batch per partition
+    # at_least_once: states to the table's store and changelog in batches, not key by key
     changelog = ChangelogWriter(table) if transactions is None else None
     processor = LinkProcessor(
         BinConfig.of(settings.bin_s, settings.lateness_s, settings.window_bins),
@@ -371,8 +371,10 @@ def create_app(settings: StreamSettings) -> faust.App:
                     await asyncio.sleep(0.05)
                     continue
                 # What Faust's conductor does before each message: wait while the
-                # producer's buffer (the table's changelog writes) is over its size, so
-                # that a worker behind its input does not pile up writes in memory.
+                # producer's buffer (Faust's own sends: dead letters, ticks) is over its
+                # size. The outputs and the changelog go to aiokafka's producer in
+                # batches, and a partition's next batch waits for its last one to leave,
+                # so a worker behind its input does not pile up writes in memory.
                 await app.producer.buffer.wait_until_ebb()
                 generation = reader.generation
                 try:
@@ -561,14 +563,16 @@ def create_app(settings: StreamSettings) -> faust.App:
         # they are not in it, so what is safe to acknowledge is what is safe now.
         safe = acks.safe_offsets() if checkpoint else None
         await publish(out)
-        for partition, changes in out.states_by_partition().items():
-            with acks.writing_for(stream, partition):
-                if changelog is None:
+        if changelog is None:
+            for partition, changes in out.states_by_partition().items():
+                with acks.writing_for(stream, partition):
                     write_states(state, changes)
-                else:
-                    changelog.store(partition, changes)
-        if changelog is not None:
-            await changelog.send(app.producer._ensure_producer())  # type: ignore[attr-defined]
+        else:
+            await changelog.write(
+                app.producer._ensure_producer(),  # type: ignore[attr-defined]
+                out.states_by_partition(),
+                lambda partition: acks.writing_for(stream, partition),
+            )
         if checkpoint and transactions is not None:
             await transactions.buffer_handed_over()  # the changelog writes are in
             await acks.acknowledge(stream, now_s, safe)
@@ -706,6 +710,8 @@ def create_app(settings: StreamSettings) -> faust.App:
             if reader is not None:
                 reader.stop_reading()
             processor.forget_partitions()
+            if changelog is not None:
+                changelog.forget()
             if committed is not None:
                 committed.forget()
             flows_ends.clear()

@@ -21,11 +21,10 @@ oversized output would fail its whole batch. linkcast's outputs are a few KB
 at most.
 """
 
-import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.structs import RecordMetadata
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from streams.partitioner import KeyPartitioner
 
@@ -39,38 +38,19 @@ async def send_batched(
     """Hand ``messages`` (key, value) for ``topic`` to ``producer`` in a batch per partition,
     in their order within each partition; return how many batches were handed over."""
     partitions = sorted(await producer.partitions_for(topic))
-    by_partition: dict[int, list[tuple[bytes, bytes | None]]] = {}
+    batches: dict[int, BatchBuilder] = {}
+    handed = 0
     for key, value in messages:
         partition = partitioner(key, partitions, partitions)
-        held = by_partition.get(partition)
-        if held is None:
-            held = by_partition[partition] = []
-        held.append((key, value))
-    return len(await send_to_partitions(producer, topic, by_partition))
-
-
-async def send_to_partitions(
-    producer: AIOKafkaProducer,
-    topic: str,
-    by_partition: Mapping[int, Iterable[tuple[bytes, bytes | None]]],
-) -> list[tuple[int, int, "asyncio.Future[RecordMetadata]"]]:
-    """Hand each partition's messages (key, value) of ``topic`` to ``producer``, in order,
-    in as few batches as fit. Per batch: its partition, how many messages it holds, and
-    the future of its delivery (the offset of its first message once delivered)."""
-    handed = []
-    for partition, messages in by_partition.items():
-        batch = producer.create_batch()
-        count = 0
-        for key, value in messages:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                # full: hand it over and go on with a new one, which takes any one message
-                future = await producer.send_batch(batch, topic, partition=partition)
-                handed.append((partition, count, future))
-                batch = producer.create_batch()
-                batch.append(key=key, value=value, timestamp=None)
-                count = 0
-            count += 1
-        if count:
-            future = await producer.send_batch(batch, topic, partition=partition)
-            handed.append((partition, count, future))
+        batch = batches.get(partition)
+        if batch is None:
+            batch = batches[partition] = producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:
+            await producer.send_batch(batch, topic, partition=partition)  # full: on with a new one
+            handed += 1
+            batch = batches[partition] = producer.create_batch()
+            batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any one
+    for partition, batch in batches.items():
+        await producer.send_batch(batch, topic, partition=partition)
+        handed += 1
     return handed

@@ -459,8 +459,8 @@ class LinkProcessor:
 
         Stored only: a link's state message comes when its bins close (or a record is
         late), not at the worker's checkpoints: at 100,000 links a checkpoint stores most
-        of them, and a state message for each there too cost time and said nothing new
-        (totals move only as bins close).
+        of them, and a state message for each there too cost time. Its totals move only
+        as bins close; its event time and watermark are published with the next one.
         """
         unstored = self._unstored
         for name, first in self._pending.get(partition, {}).items():
