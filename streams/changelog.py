@@ -5,8 +5,9 @@ A Faust table sends a changelog message for every key set, one at a time
 through Faust's producer buffer and then aiokafka's ``send``, and after each
 one's delivery writes that message's offset to the partition's RocksDB. At
 100,000 links a checkpoint stores tens of thousands of states, and py-spy
-put about 14 % of ``linkcast bench stream --links 100000`` in that path
-(``Table.on_key_set``, Faust's buffer and topic sends, aiokafka's ``send``).
+put 20 % of the worker's samples in ``linkcast bench stream --links 100000``
+in that path (``Table.on_key_set``, the RocksDB writes, Faust's buffer and topic
+sends, aiokafka's ``send``).
 
 ``ChangelogWriter.write`` fills aiokafka batches instead, one partition after
 another in turn (a partition's next batch waits for its last one to leave, the
