@@ -179,7 +179,7 @@ def run_stream_bench(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str
     print(f"worker: {worker['records_per_s']:,.0f} records/s, ratio {result['ratio']:.3f}")
     print(
         f"last bin closed {worker['seconds_to_last_bin']:.1f} s after the first record "
-        f"({worker['bins_closed']:,} bins)"
+        f"({worker['bins_closed']:,} bins; {worker['states_stored']:,} link states stored)"
     )
     if latency["forecasts"]:
         print(
@@ -393,6 +393,8 @@ def _watch(
         "seconds_to_last_bin": now - first[0],
         "bins_closed": bins,
         "expected_bins": expected_bins,
+        # link states written to the table and changelog, a cost that grows with the links
+        "states_stored": counts.get("linkcast_link_states_stored_total", 0),
     }
 
 

@@ -20,6 +20,11 @@ REWINDS = Counter(
     "Times the worker saw a flows offset skipped and read the partition again from it",
 )
 BINS_CLOSED = Counter("linkcast_bins_closed_total", "Per-link bins closed and published")
+STATES_STORED = Counter(
+    "linkcast_link_states_stored_total",
+    "Link states written to the worker's table and changelog (deletions of expired links "
+    "included); at checkpoints, each link with records not yet stored",
+)
 LINKS_TRACKED = Gauge("linkcast_links_tracked", "Links held by this worker")
 FORECASTS = Counter("linkcast_forecasts_total", "Forecasts published (one per closed bin)")
 FORECAST_FAILURES = Counter(

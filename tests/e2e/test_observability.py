@@ -145,6 +145,18 @@ def test_the_worker_shows_what_its_c_allocator_holds(stack: Stack):
     assert "linkcast_malloc_free_bytes" in samples
 
 
+def test_the_worker_counts_the_link_states_it_stores(stack: Stack):
+    """Each link with records is stored at a checkpoint: the cost that grows with links."""
+
+    def stored() -> float:
+        text = httpx.get(f"{stack.worker_url}/metrics", timeout=5).text
+        families = text_string_to_metric_families(text)
+        samples = {s.name: s.value for f in families for s in f.samples if not s.labels}
+        return samples.get("linkcast_link_states_stored_total", 0.0)
+
+    wait_until(lambda: stored() >= len(LINKS), 30, "both links' states stored")
+
+
 @pytest.fixture(scope="module")
 def prometheus(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     binary = shutil.which("prometheus")
