@@ -573,8 +573,8 @@ def create_app(settings: StreamSettings) -> faust.App:
                 out.states_by_partition(),
                 lambda partition: acks.writing_for(stream, partition),
             )
-        links_stored = len(out.states) - sum(1 for name in out.states if " " in name)
-        if links_stored:  # " ": a partition's marker, not a link
+        links_stored = out.links_stored
+        if links_stored:
             metrics.STATES_STORED.inc(links_stored)
         if checkpoint and transactions is not None:
             await transactions.buffer_handed_over()  # the changelog writes are in

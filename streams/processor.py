@@ -118,6 +118,11 @@ class Outputs:
     handled: int = 0  # messages handled (records and ticks)
     classifier_s: float = 0.0  # time spent classifying
 
+    @property
+    def links_stored(self) -> int:
+        """How many of ``states`` are links' (the others are partitions' markers)."""
+        return sum(1 for name in self.states if not _is_marker(name))
+
     def states_by_partition(self) -> dict[int, list[tuple[str, bytes | None]]]:
         """The store values to write (None: to delete), by partition."""
         changes: dict[int, list[tuple[str, bytes | None]]] = {}
@@ -181,6 +186,11 @@ def write_states(store: MutableMapping[str, Any], changes: list[tuple[str, bytes
 def partition_key(partition: int) -> str:
     """The store key of a partition's next offset not in the store (no link id has a space)."""
     return f"partition {partition}"
+
+
+def _is_marker(name: str) -> bool:
+    """Whether a store key is a partition's marker (``partition_key``), not a link."""
+    return " " in name
 
 
 class LinkProcessor:
@@ -664,8 +674,8 @@ class LinkProcessor:
             return
         self._loaded.add(partition)
         for name, value in list(self.store.items()):
-            if name in self._links or " " in name:
-                continue  # " ": a partition's next offset (link ids have no spaces)
+            if name in self._links or _is_marker(name):
+                continue
             snapshot = _stored(name, value)
             if snapshot is None or snapshot.get("partition") != partition:
                 continue

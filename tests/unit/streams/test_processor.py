@@ -148,6 +148,7 @@ def test_a_checkpoint_stores_pending_links_without_publishing_their_state():
     out = persist(proc)
     assert proc.stored("a")["last_offset"] == 1
     assert out.link_states == []  # nothing the API does not know: no bin closed
+    assert (sorted(out.states), out.links_stored) == (["a", "partition 0"], 1)
     assert proc.safe_offset(0) == 2
     out = feed(proc, [flow("a", T0 + 4.0)], first_offset=2)[-1]  # closes bins: published
     assert [k for k, _ in out.link_states] == [b"a"]
